@@ -1,0 +1,56 @@
+"""Shared CLI plumbing: settings from the context, a rich console, async runner, JSON output."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any, Coroutine, TypeVar
+
+import typer
+from rich.console import Console
+
+from bot.settings import Settings
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print a machine-readable JSON report instead of text.")
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """The settings built once by the root callback (`main.py`)."""
+    root = ctx.find_root()
+    if root.obj is None:
+        from bot.settings import load_settings
+
+        root.obj = load_settings()
+    return root.obj
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    """Print a one-line error (no traceback) and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def load_persona_or_exit(ctx: typer.Context, name: str):
+    from bot.persona import PersonaError, load_persona, list_persona_names
+
+    folder = settings_from(ctx).core.resolved_personas_dir()
+    if name not in list_persona_names(folder):
+        known = ", ".join(list_persona_names(folder)) or "none"
+        raise fail(f"unknown persona {name!r} in {folder} (known: {known})")
+    try:
+        return load_persona(folder / name)
+    except PersonaError as exc:
+        raise fail(str(exc))

@@ -1,0 +1,5 @@
+"""Persona specs: `personas/<name>/persona.toml`, validated with errors that name the file and field."""
+from bot.persona.spec import PersonaSpec, ModelSpec, SamplingSpec
+from bot.persona.loader import PersonaError, load_persona, load_personas, list_persona_names
+
+__all__ = ["PersonaSpec", "ModelSpec", "SamplingSpec", "PersonaError", "load_persona", "load_personas", "list_persona_names"]

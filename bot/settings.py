@@ -1,0 +1,105 @@
+"""Typed settings, read from the environment and `.env`.
+
+Settings are built by the entry point (`load_settings()` in `main()`), never at import time, so
+tests and tools can build their own. Each section has its own environment prefix; secrets are
+read from the environment by name and never stored in persona files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENV_FILE = ".env"
+
+
+class _Section(BaseSettings):
+    model_config = SettingsConfigDict(env_file=_ENV_FILE, env_file_encoding="utf-8", extra="ignore")
+
+
+class CoreSettings(_Section):
+    """Where state lives and which persona answers by default (prefix `PERSONABOT_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PERSONABOT_", env_file=_ENV_FILE, extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="All runtime state: database, sources, datasets, adapters, models.")
+    personas_dir: Path | None = Field(None, description="Folder of persona specs; defaults to ./personas, else the one beside the package.")
+    default_persona: str = Field("tim", description="Persona used by `chat` and `run` when none is named.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    consent_policy_version: str = Field("1", description="Version of the consent text members agree to; stored with each decision.")
+    local_device: str = Field("auto", description="Device for the local backend: auto, cpu, cuda.")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "personabot.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def resolved_personas_dir(self) -> Path:
+        if self.personas_dir is not None:
+            return self.personas_dir
+        cwd = Path("personas")
+        if cwd.is_dir():
+            return cwd
+        # An editable/source install keeps the shipped personas beside the packages.
+        return Path(__file__).resolve().parent.parent / "personas"
+
+
+class DiscordSettings(_Section):
+    """The Discord connection (prefix `DISCORD_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="DISCORD_", env_file=_ENV_FILE, extra="ignore")
+
+    token: str | None = Field(None, description="Bot token; when unset, `personabot run` opens the terminal chat instead.")
+    api_base: str | None = Field(None, description="REST base URL of a Discord-compatible server (default: Discord's).")
+    gateway_url: str | None = Field(None, description="Gateway websocket URL of a Discord-compatible server.")
+    dev_guild: int | None = Field(None, description="Sync slash commands to this guild only (instant), else globally.")
+    dms_enabled: bool = Field(True, description="Answer direct messages.")
+    max_concurrent_generations: int = Field(8, description="Generations running at once across all conversations.")
+    max_queue: int = Field(256, description="Generations waiting for a slot; beyond this members get a 'busy' reply.")
+    edit_interval_s: float = Field(1.0, description="Minimum seconds between edits of one streaming reply.")
+
+
+class OpenAISettings(_Section):
+    """The OpenAI API (prefix `OPENAI_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENAI_", env_file=_ENV_FILE, extra="ignore")
+
+    api_key: str | None = Field(None, description="API key for the OpenAI backend.")
+    base_url: str = Field("https://api.openai.com/v1", description="API base URL.")
+    timeout_s: float = Field(60.0, description="Per-request timeout.")
+    max_retries: int = Field(4, description="Retries on 429/5xx/connection errors, with backoff.")
+
+
+class VLLMSettings(_Section):
+    """A vLLM OpenAI-compatible server (prefix `VLLM_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="VLLM_", env_file=_ENV_FILE, extra="ignore")
+
+    base_url: str = Field("http://localhost:8000/v1", description="vLLM server base URL.")
+    api_key: str | None = Field(None, description="vLLM --api-key, if the server was started with one.")
+    timeout_s: float = Field(60.0, description="Per-request timeout.")
+    max_retries: int = Field(4, description="Retries on 429/5xx/connection errors, with backoff.")
+
+
+class Settings:
+    """All sections together. Build with `load_settings()`."""
+
+    def __init__(self, core: CoreSettings, discord: DiscordSettings, openai: OpenAISettings, vllm: VLLMSettings):
+        self.core = core
+        self.discord = discord
+        self.openai = openai
+        self.vllm = vllm
+
+
+def load_settings(**core_overrides) -> Settings:
+    """Read every section from the environment and `.env` (called by entry points and tests)."""
+    return Settings(
+        core=CoreSettings(**core_overrides),
+        discord=DiscordSettings(),
+        openai=OpenAISettings(),
+        vllm=VLLMSettings(),
+    )

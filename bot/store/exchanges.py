@@ -1,0 +1,89 @@
+"""The one write path for conversation content.
+
+`log_exchange` is the only function that stores what a member said and what a persona replied. The
+consent check lives inside it, so no caller can forget it: for a member who has not opted in it
+returns None and writes nothing, not even a member row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.store.consent import has_consent
+from bot.store.db import utcnow
+
+
+@dataclass(frozen=True)
+class LoggedExchange:
+    conversation_id: int
+    user_message_id: int
+    reply_message_id: int
+
+
+async def _conversation_id(db: aiosqlite.Connection, persona: str, key: str) -> int:
+    await db.execute(
+        "INSERT INTO conversations(persona, key, started_at) VALUES (?, ?, ?) ON CONFLICT(persona, key) DO NOTHING",
+        (persona, key, utcnow()),
+    )
+    async with db.execute("SELECT id FROM conversations WHERE persona = ? AND key = ?", (persona, key)) as cur:
+        (conversation_id,) = await cur.fetchone()
+    return conversation_id
+
+
+async def log_exchange(
+    db: aiosqlite.Connection,
+    *,
+    persona: str,
+    conversation_key: str,
+    user_id: str,
+    user_content: str,
+    reply_content: str,
+    model: str | None = None,
+    user_external_id: str | None = None,
+    reply_external_id: str | None = None,
+) -> LoggedExchange | None:
+    """Store one member turn and the persona's reply, if and only if the member opted in."""
+    if not await has_consent(db, user_id):
+        return None
+    now = utcnow()
+    conversation_id = await _conversation_id(db, persona, conversation_key)
+    cur = await db.execute(
+        "INSERT INTO messages(conversation_id, role, author_id, external_id, content, created_at) "
+        "VALUES (?, 'user', ?, ?, ?, ?)",
+        (conversation_id, user_id, user_external_id, user_content, now),
+    )
+    user_message_id = cur.lastrowid
+    cur = await db.execute(
+        "INSERT INTO messages(conversation_id, role, author_id, external_id, content, model, reply_to, created_at) "
+        "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?)",
+        (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now),
+    )
+    reply_message_id = cur.lastrowid
+    await db.commit()
+    return LoggedExchange(conversation_id, user_message_id, reply_message_id)
+
+
+async def set_reply_external_id(db: aiosqlite.Connection, reply_message_id: int, external_id: str) -> None:
+    """Attach the Discord message id once the reply has been sent (for reactions and curation)."""
+    await db.execute("UPDATE messages SET external_id = ? WHERE id = ?", (external_id, reply_message_id))
+    await db.commit()
+
+
+async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:
+    async with db.execute(
+        "SELECT m.id, c.persona, c.key AS conversation, m.role, m.content, m.corrected_content, m.model, "
+        "m.external_id, m.created_at, m.curation_status FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE m.author_id = ? ORDER BY m.id",
+        (user_id,),
+    ) as cur:
+        rows = [dict(r) for r in await cur.fetchall()]
+    return {"messages": rows}
+
+
+async def delete_user(db: aiosqlite.Connection, user_id: str) -> int:
+    """Delete the member's turns and the replies to them; then drop conversations left empty."""
+    cur = await db.execute("DELETE FROM messages WHERE author_id = ?", (user_id,))
+    deleted = cur.rowcount
+    await db.execute("DELETE FROM conversations WHERE id NOT IN (SELECT DISTINCT conversation_id FROM messages)")
+    return deleted

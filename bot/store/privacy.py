@@ -1,0 +1,51 @@
+"""Export and forget across every store of member data.
+
+Each store module that keeps member data provides `export_user(db, user_id) -> dict` and
+`delete_user(db, user_id) -> int`, and is listed in `STORES` (or added with `register`). Forgetting
+runs every deleter in one transaction and then calls the `on_forget` hooks (the trainer uses one
+to mark dataset versions stale and adapters tainted).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Awaitable, Callable
+
+import aiosqlite
+
+# Module paths, imported lazily so the bot does not import trainer code at start-up.
+# Order matters for deletion: dependants before the member row.
+STORES: list[str] = [
+    "bot.store.feedback",
+    "bot.store.exchanges",
+    "bot.store.consent",
+]
+
+ForgetHook = Callable[[aiosqlite.Connection, str], Awaitable[None]]
+
+
+def register(module_path: str) -> None:
+    """Add a store module (before `bot.store.consent`, which deletes the member row last)."""
+    if module_path not in STORES:
+        STORES.insert(len(STORES) - 1, module_path)
+
+
+async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:
+    """Everything stored about a member, as one JSON-serialisable dict keyed by store."""
+    out: dict = {"user_id": user_id}
+    for path in STORES:
+        module = importlib.import_module(path)
+        out[path.rsplit(".", 1)[-1]] = await module.export_user(db, user_id)
+    return out
+
+
+async def forget_user(db: aiosqlite.Connection, user_id: str, hooks: list[ForgetHook] | None = None) -> dict[str, int]:
+    """Delete everything stored about a member. Returns rows deleted per store."""
+    counts: dict[str, int] = {}
+    for hook in hooks or []:
+        # Hooks run first: they need to see which rows belonged to the member before they go.
+        await hook(db, user_id)
+    for path in STORES:
+        module = importlib.import_module(path)
+        counts[path.rsplit(".", 1)[-1]] = await module.delete_user(db, user_id)
+    await db.commit()
+    return counts

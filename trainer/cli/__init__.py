@@ -1,0 +1,1 @@
+"""Trainer commands for the `personabot` CLI; each module registers one command or group."""

@@ -24,7 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from trainer.finetune.chat_format import EncodeStats, encode_jsonl
 from trainer.finetune.config import LoraRunConfig
@@ -171,6 +171,7 @@ def train_lora(
     on_log: LogFn | None = None,
     stop_at_step: int | None = None,
     stop_event=None,
+    callbacks: Sequence = (),
 ) -> TrainResult:
     """Train a LoRA adapter; write it (with the tokenizer and `training.json`) to `adapter_dir`.
 
@@ -178,7 +179,7 @@ def train_lora(
     the dataset's. `run_dir` holds checkpoints; with `resume=True` the newest one is continued, with
     `resume=False` they are deleted first. `stop_at_step` raises `TrainingInterrupted` after that
     step (used to exercise resuming); setting `stop_event` (a `threading.Event`) saves a checkpoint
-    after the current step and raises `TrainingInterrupted` (Ctrl-C). Returns losses, tokens/s and the adapter folder.
+    after the current step and raises `TrainingInterrupted` (Ctrl-C). `callbacks` are extra `TrainerCallback`s. Returns losses, tokens/s and the adapter folder.
     """
     import torch
     from accelerate import PartialState
@@ -271,7 +272,7 @@ def train_lora(
         eval_dataset=ListDataset(as_features(val_rows)) if val_rows else None,
         data_collator=Collator(pad_id, pad_to_multiple_of=8 if on_gpu else None),
         processing_class=tokenizer,
-        callbacks=[report],
+        callbacks=[report, *callbacks],
     )
     holder.append(trainer)
     from transformers.trainer_callback import PrinterCallback

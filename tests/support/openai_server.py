@@ -41,7 +41,7 @@ Fault injection: a FIFO queue; each request takes the first queued fault whose `
     server.stream_error(after=1)                # vLLM-style `data: {"error": ...}` mid-stream
 
 Every request is recorded before faults and auth apply: `server.requests` (a list of
-`RecordedRequest` with `method`, `path`, `query`, `headers`, `json`), `server.requests_to(path)`.
+`RecordedRequest` with `method`, `path`, `query`, `headers`, `json`, `received_at`), `server.requests_to(path)`.
 
 Extending (fine-tuning jobs, files, ...): add routes before `start()`, with
 `server.add_route("POST", "/v1/fine_tuning/jobs", handler)` or `server.app.router` directly.
@@ -87,6 +87,7 @@ class RecordedRequest:
     headers: CIMultiDict[str]
     json: Any  # the parsed JSON body, or None
     raw: bytes = b""
+    received_at: float = field(default_factory=time.monotonic)  # to assert retry delays
 
 
 @dataclass
@@ -282,7 +283,8 @@ class FakeOpenAIServer:
                     request[_FAULT_KEY] = fault
             if self.api_key is not None and request.path.startswith("/v1/"):
                 if request.headers.get("Authorization") != f"Bearer {self.api_key}":
-                    return openai_error(401, *_DEFAULT_MESSAGES[401])
+                    message, code = _DEFAULT_MESSAGES[401]
+                    return openai_error(401, message, code=code)
             return await handler(request)
 
         return middleware

@@ -316,7 +316,8 @@ def _delta_text(chunk: Any) -> str:
 
 
 def _codes(err: openai.APIError) -> str:
-    parts = [f"{name}={value}" for name, value in (("code", err.code), ("type", err.type)) if value and _SAFE_TOKEN.match(str(value))]
+    fields = (("code", err.code), ("type", err.type))
+    parts = [f"{name}={value}" for name, value in fields if value and _SAFE_TOKEN.match(str(value))]
     return f", {', '.join(parts)}" if parts else ""
 
 

@@ -162,7 +162,9 @@ class VLLMAdmin:
         except httpx2.TimeoutException:
             raise BackendTimeoutError(f"vLLM at {self.root_url} did not answer {operation} within {self._timeout_s:g}s") from None
         except httpx2.RequestError as err:
-            raise VLLMAdminError(f"cannot reach vLLM at {self.root_url} to {operation} ({type(err).__name__}); is it running?") from None
+            raise VLLMAdminError(
+                f"cannot reach vLLM at {self.root_url} to {operation} ({type(err).__name__}); is it running?"
+            ) from None
         if response.status_code >= 400:
             raise self._error(response, endpoint, operation)
         return response

@@ -40,8 +40,12 @@ Fault injection: a FIFO queue; each request takes the first queued fault whose `
     server.drop_connection(after=1)             # one chunk, then the TCP connection is cut
     server.stream_error(after=1)                # vLLM-style `data: {"error": ...}` mid-stream
 
-Every request is recorded before faults and auth apply: `server.requests` (a list of
-`RecordedRequest` with `method`, `path`, `query`, `headers`, `json`, `received_at`), `server.requests_to(path)`.
+`fail` and `hang` take `times=n` for a fault that persists across the client's retries.
+
+Every request is recorded before faults and auth apply: `server.requests` is a list of
+`RecordedRequest` (`method`, `path`, `query`, `headers`, `json`, `received_at`); see also
+`server.requests_to(path)` and `server.chat_requests`. State is plain attributes a test may set:
+`server.adapters` (name → path), `server.base_models`, `server.accept_any_model`.
 
 Extending (fine-tuning jobs, files, ...): add routes before `start()`, with
 `server.add_route("POST", "/v1/fine_tuning/jobs", handler)` or `server.app.router` directly.
@@ -119,13 +123,21 @@ class Fault:
 Responder = Callable[[RecordedRequest], "str | list[str] | Reply | Awaitable[str | list[str] | Reply]"]
 
 
-def openai_error(status: int, message: str, *, type: str | None = None, code: Any = None, headers: Mapping[str, str] | None = None) -> web.Response:
+def openai_error(
+    status: int, message: str, *, type: str | None = None, code: Any = None, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """An error response in the shape OpenAI and recent vLLM use: `{"error": {...}}`."""
     payload = {"error": {"message": message, "type": type or _DEFAULT_TYPES.get(status, "api_error"), "param": None, "code": code}}
     return web.json_response(payload, status=status, headers=headers)
 
 
-_DEFAULT_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error", 404: "NotFoundError", 429: "rate_limit_error"}
+_DEFAULT_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "NotFoundError",
+    429: "rate_limit_error",
+}
 _DEFAULT_MESSAGES = {
     401: ("Incorrect API key provided.", "invalid_api_key"),
     403: ("You are not allowed to use this model.", "permission_denied"),
@@ -215,7 +227,9 @@ class FakeOpenAIServer:
 
     # -- scripting ------------------------------------------------------------------------------
 
-    def enqueue_reply(self, text: str | None = None, *, chunks: list[str] | None = None, finish_reason: str = "stop", delay_s: float = 0.0) -> Reply:
+    def enqueue_reply(
+        self, text: str | None = None, *, chunks: list[str] | None = None, finish_reason: str = "stop", delay_s: float = 0.0
+    ) -> Reply:
         """Queue the next chat-completion reply: `text` split into words, or exactly `chunks`."""
         if chunks is None:
             if text is None:
@@ -230,7 +244,16 @@ class FakeOpenAIServer:
     def enqueue_fault(self, fault: Fault, times: int = 1) -> None:
         self._faults.extend(Fault(**vars(fault)) for _ in range(times))
 
-    def fail(self, status: int, *, retry_after: float | None = None, body: Any = None, headers: Mapping[str, str] | None = None, path: str | None = None, times: int = 1) -> None:
+    def fail(
+        self,
+        status: int,
+        *,
+        retry_after: float | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        path: str | None = None,
+        times: int = 1,
+    ) -> None:
         """The next matching request(s) get this HTTP error."""
         all_headers = dict(headers or {})
         if retry_after is not None:
@@ -251,7 +274,8 @@ class FakeOpenAIServer:
 
     def stream_error(self, after: int = 1, *, path: str = CHAT_PATH, message: str = "engine error", code: Any = 500) -> None:
         """The next stream sends `after` good chunks, then a `data: {"error": ...}` event."""
-        self.enqueue_fault(Fault("stream_error", after=after, path=path, body={"message": message, "type": "InternalServerError", "code": code}))
+        error = {"message": message, "type": "InternalServerError", "code": code}
+        self.enqueue_fault(Fault("stream_error", after=after, path=path, body=error))
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
@@ -370,7 +394,8 @@ class FakeOpenAIServer:
         reply = _apply_stop(await self._next_reply(record), body.get("stop"))
         fault = request.get(_FAULT_KEY)
         if body.get("stream"):
-            return await self._stream(request, reply, model, fault, include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return await self._stream(request, reply, model, fault, include_usage=include_usage)
         if fault is not None:
             return web.Response(text='{"id": "broken', content_type="application/json")
         return web.json_response(self._completion(reply, model))
@@ -399,7 +424,9 @@ class FakeOpenAIServer:
             "usage": _usage(reply),
         }
 
-    async def _stream(self, request: web.Request, reply: Reply, model: str, fault: Fault | None, *, include_usage: bool) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, reply: Reply, model: str, fault: Fault | None, *, include_usage: bool
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         ident, created = f"chatcmpl-fake-{next(self._ids)}", int(time.time())
@@ -419,7 +446,8 @@ class FakeOpenAIServer:
             return await self._stream_fault(request, response, fault)
         await _send(response, chunk({}, reply.finish_reason))
         if include_usage:
-            await _send(response, {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [], "usage": _usage(reply)})
+            usage_chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
+            await _send(response, {**usage_chunk, "choices": [], "usage": _usage(reply)})
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -451,7 +479,8 @@ class FakeOpenAIServer:
             return openai_error(400, f"The lora adapter '{name}' has already been loaded.", type="InvalidUserInput", code=400)
         rank = _adapter_rank(path)
         if rank is not None and rank > self.max_lora_rank:
-            return openai_error(400, f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}.", type="BadRequestError", code=400)
+            message = f"LoRA rank {rank} is greater than max_lora_rank {self.max_lora_rank}."
+            return openai_error(400, message, type="BadRequestError", code=400)
         self.adapters[name] = path
         return web.Response(text=f"Success: LoRA adapter '{name}' added successfully.")
 

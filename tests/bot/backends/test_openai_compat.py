@@ -200,7 +200,8 @@ async def test_error_event_mid_stream_never_repeats_the_servers_text(openai_serv
 
 
 async def test_bad_request_keeps_only_the_error_code_and_is_not_retryable(openai_server, make_backend):
-    openai_server.fail(400, body={"error": {"message": f"too long: {MESSAGES[1]['content']}", "type": "invalid_request_error", "code": "context_length_exceeded"}})
+    echoing = {"message": f"too long: {MESSAGES[1]['content']}", "type": "invalid_request_error", "code": "context_length_exceeded"}
+    openai_server.fail(400, body={"error": echoing})
     with pytest.raises(BackendError) as info:
         await collect(make_backend())
     message = str(info.value)
@@ -322,3 +323,13 @@ async def test_from_settings_reads_the_persona_key_variable(openai_server):
     finally:
         await backend.aclose()
     assert openai_server.chat_requests[0].headers["Authorization"] == f"Bearer {TEST_API_KEY}"
+
+
+async def test_abandoning_a_stream_releases_it_for_the_next_reply(openai_server, make_backend):
+    openai_server.enqueue_reply(chunks=["first", " second", " third"])
+    openai_server.enqueue_reply("next reply")
+    backend = make_backend()
+    stream = backend.stream(MESSAGES, GenerationParams())
+    assert await anext(stream) == "first"
+    await stream.aclose()  # the engine stops early, e.g. on a stop sequence it found itself
+    assert "".join(await collect(backend)) == "next reply"

@@ -261,6 +261,7 @@ def train_lora(
         dataloader_pin_memory=on_gpu,
         use_cpu=config.device == "cpu",
         ddp_find_unused_parameters=False,
+        include_num_input_tokens_seen="non_padding",
     )
     trainer_cls = _make_trainer_class()
     holder: list = []

@@ -13,7 +13,7 @@ from trainer.finetune.lora import TrainingInterrupted
 from trainer.finetune.runner import dataset_folder, run_training
 
 TRAINING = {"rank": 4, "alpha": 8, "learning_rate": 1e-2, "batch_size": 4, "max_length": 128, "logging_steps": 1,
-            "eval_steps": 2, "save_steps": 2, "warmup_ratio": 0.0, "lr_scheduler": "constant",
+            "eval_steps": 2, "save_steps": 100, "warmup_ratio": 0.0, "lr_scheduler": "constant",
             "target_modules": ["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"]}
 
 
@@ -62,10 +62,10 @@ async def test_empty_mask_marks_the_version_failed(db, settings, tiny_model_dir)
 async def test_interrupted_run_resumes_in_the_same_version(db, settings, tiny_model_dir):
     ds = write_dataset(settings.core.data_dir, "tim", "v1", tutor_conversations(12), [])
     with pytest.raises(TrainingInterrupted):
-        await run_training(db, settings, tim(tiny_model_dir), ds, max_steps=4, stop_at_step=3)
+        await run_training(db, settings, tim(tiny_model_dir, save_steps=2), ds, max_steps=4, stop_at_step=3)
     [v] = await list_versions(db, "tim")
     assert v.status == "training" and "resume" in v.status_reason
-    again = await run_training(db, settings, tim(tiny_model_dir), ds, max_steps=4)
+    again = await run_training(db, settings, tim(tiny_model_dir, save_steps=2), ds, max_steps=4)
     assert again.name == v.name and again.status == "candidate"
     assert again.metrics["resumed_from"] == "checkpoint-2" and again.metrics["global_step"] == 4
     # Different hyperparameters are a different run: a new version.
@@ -103,3 +103,26 @@ def test_cli_train_json(tmp_path, tiny_model_dir, monkeypatch):
     assert report["version"] == "tim-v1" and report["status"] == "candidate" and report["metrics"]["global_step"] == 2
     missing = CliRunner().invoke(app, ["--data-dir", str(data), "train", "--persona", "tim", "--dataset", "nope"])
     assert missing.exit_code == 1 and "not found" in missing.output
+
+
+async def test_cancelling_checkpoints_then_resumes(db, settings, tiny_model_dir):
+    """Ctrl-C (task cancellation) saves a checkpoint after the current step; the next run resumes from it."""
+    import asyncio
+
+    ds = write_dataset(settings.core.data_dir, "tim", "v1", tutor_conversations(12), [])
+    loop = asyncio.get_running_loop()
+    holder = {}
+
+    def progress(event):
+        if event.get("phase") == "train" and event.get("step") == 2:
+            loop.call_soon_threadsafe(holder["task"].cancel)
+
+    holder["task"] = asyncio.create_task(run_training(db, settings, tim(tiny_model_dir, save_steps=100), ds,
+                                                      progress=progress, max_steps=6))
+    with pytest.raises(asyncio.CancelledError):
+        await holder["task"]
+    [v] = await list_versions(db, "tim")
+    assert v.status == "training" and "resume" in v.status_reason
+    again = await run_training(db, settings, tim(tiny_model_dir, save_steps=100), ds, max_steps=6)
+    assert again.name == v.name and again.status == "candidate"
+    assert again.metrics["resumed_from"] in ("checkpoint-2", "checkpoint-3") and again.metrics["global_step"] == 6

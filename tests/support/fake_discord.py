@@ -142,10 +142,10 @@ class FakeDiscord:
         self.members[int(user["id"])] = member
         return member
 
-    def add_member(self, name: str, *, admin: bool = False) -> int:
+    def add_member(self, name: str, *, admin: bool = False, bot: bool = False) -> int:
         """A guild member; `admin` gives Manage Channels, Manage Server and Manage Webhooks."""
         uid = self.new_id()
-        user = {"id": str(uid), "username": name, "discriminator": "0", "global_name": name, "avatar": None, "bot": False}
+        user = {"id": str(uid), "username": name, "discriminator": "0", "global_name": name, "avatar": None, "bot": bot}
         self.users[uid] = user
         self._add_member_payload(user, [self.admin_role["id"]] if admin else [])
         return uid

@@ -54,12 +54,20 @@ class Harness:
     errors: list = field(default_factory=list)
 
     async def say(self, channel: int, author: int, text: str, *, mention: bool = False, reply_to: int | None = None) -> int:
+        """A member writes; returns once the bot has received the message (not answered it)."""
+        seen = asyncio.ensure_future(self.bot.wait_for(
+            "message", check=lambda m: m.author.id == author and m.content.endswith(text), timeout=5))
+        await asyncio.sleep(0)  # register the waiter before the event can arrive
         msg = await self.fake.member_message(channel, author, text, mention_bot=mention, reply_to=reply_to)
+        await seen
+        for _ in range(3):      # let the cog's listener task run and queue the message
+            await asyncio.sleep(0)
         return int(msg["id"])
 
     async def settle(self) -> None:
         """Wait until every queued conversation has been answered."""
-        await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
         await asyncio.wait_for(self.bot.conversations.drain(), 10)
 
     async def reply_text(self, channel: int, count: int = 1, timeout: float = 5.0) -> list[str]:

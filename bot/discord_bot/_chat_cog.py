@@ -164,10 +164,30 @@ class ChatCog(commands.Cog):
         if message.reference is not None and message.reference.message_id is not None:
             chain = await self._reply_chain(message, limit)
         else:
-            chain = [m async for m in message.channel.history(limit=limit - 1, before=message)]
-            chain.reverse()
-            chain.append(message)
+            chain = self._in_reply_order(message, [m async for m in message.channel.history(limit=limit)])
         return [self.speakers.to_chat_message(m) for m in chain]
+
+    def _in_reply_order(self, message: discord.Message, recent: list[discord.Message]) -> list[discord.Message]:
+        """The channel's recent messages up to `message`, with each of our replies right after what it answered.
+
+        A reply is posted after the messages that arrived while it was generated, so in channel
+        order it would follow them; the model must see it where it belongs. Messages newer than
+        `message` are left for the next turn.
+        """
+        def anchor(m: discord.Message) -> int:
+            if self.speakers.is_bot_or_persona(m):
+                answered = self.speakers.answered.get(m.id)
+                if answered is None and m.reference is not None:
+                    answered = m.reference.message_id
+                if answered is not None:
+                    return answered
+            return m.id
+
+        kept = [m for m in recent if anchor(m) <= message.id]
+        if all(m.id != message.id for m in kept):
+            kept.append(message)
+        kept.sort(key=lambda m: (anchor(m), m.id != anchor(m), m.id))
+        return kept
 
     async def _reply_chain(self, message: discord.Message, limit: int) -> list[discord.Message]:
         chain = [message]

@@ -90,11 +90,13 @@ class PersonaBot(commands.Bot):
         self.gate = GenerationGate(settings.discord.max_concurrent_generations, settings.discord.max_queue)
         self.conversations: ConversationQueue = ConversationQueue(self._dispatch_batch, on_error=self._conversation_failed)
         self._batch_handler = None
-        # discord.py logs full request and event payloads at DEBUG: those hold members' messages,
-        # which must never reach application logs for members who have not opted in.
-        library_log = logging.getLogger("discord")
-        if library_log.getEffectiveLevel() < logging.INFO:
-            library_log.setLevel(logging.INFO)
+        # discord.py logs whole gateway events and request bodies at DEBUG, and aiosqlite every
+        # statement with its parameters: both carry members' messages, which must never reach the
+        # application logs of members who have not opted in, whatever the root log level.
+        for name in ("discord", "aiosqlite"):
+            library_log = logging.getLogger(name)
+            if library_log.level < logging.INFO:  # NOTSET would inherit DEBUG from the root
+                library_log.setLevel(logging.INFO)
 
     def persona(self, name: str | None) -> PersonaSpec:
         """A persona by name, falling back to the default (a binding may outlive its persona)."""

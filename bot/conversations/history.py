@@ -1,4 +1,10 @@
-"""Chat messages read back from the platform → the engine's `Turn`s.
+"""Chat messages read back from the platform → the engine's `Turn`s, and a window of recent ones.
+
+`RecentMessages` keeps, per channel, the last messages the platform showed the bot: seeded once
+from the platform's history, then kept current from its live events (new, edited, deleted
+messages). Reading a conversation back is then a memory read instead of a history request per
+reply. Nothing is written anywhere: it is the platform's history, held in memory, bounded per
+channel and in the number of channels, and dropped whenever events may have been missed.
 
 The front end converts each platform message into a `ChatMessage` (who said it, as what kind of
 speaker) and calls `to_turns`. The rules:
@@ -10,8 +16,9 @@ speaker) and calls `to_turns`. The rules:
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Iterable, Literal, NamedTuple
 
 from bot.conversations.notices import is_notice, is_reset
 from bot.engine.types import Turn
@@ -28,6 +35,91 @@ class ChatMessage:
     content: str
     speaker: Speaker = "member"
     persona: str | None = None       # for speaker "persona": which persona posted it
+
+
+class HistoryItem(NamedTuple):
+    chat: ChatMessage
+    reference: int | None = None    # the message it replies to (for the bot's posts: the one it answered)
+    ours: bool = False              # posted by the bot account or one of its personas
+
+
+class _Window:
+    __slots__ = ("items", "seeded")
+
+    def __init__(self) -> None:
+        self.items: dict[int, HistoryItem] = {}   # by message id, oldest first
+        self.seeded = False
+
+
+class RecentMessages:
+    """The last `per_channel` messages of up to `channels` channels (least recently used dropped)."""
+
+    def __init__(self, per_channel: int = 100, channels: int = 5000):
+        self.per_channel = per_channel
+        self.max_channels = channels
+        self._windows: OrderedDict[int, _Window] = OrderedDict()
+
+    def _window(self, channel_id: int) -> _Window:
+        window = self._windows.get(channel_id)
+        if window is None:
+            window = self._windows[channel_id] = _Window()
+            while len(self._windows) > self.max_channels:
+                self._windows.popitem(last=False)
+        else:
+            self._windows.move_to_end(channel_id)
+        return window
+
+    def _trim(self, window: _Window) -> None:
+        excess = len(window.items) - self.per_channel
+        if excess > 0:
+            for mid in list(window.items)[:excess]:
+                del window.items[mid]
+
+    def add(self, channel_id: int, item: HistoryItem) -> None:
+        """A new message seen live. Unseeded channels collect too, and are merged when seeded."""
+        window = self._window(channel_id)
+        items = window.items
+        if items and item.chat.id < next(reversed(items)):
+            items[item.chat.id] = item
+            window.items = dict(sorted(items.items()))
+        else:
+            items[item.chat.id] = item
+        self._trim(window)
+
+    def edit(self, channel_id: int, item: HistoryItem) -> None:
+        window = self._windows.get(channel_id)
+        if window is not None and item.chat.id in window.items:
+            window.items[item.chat.id] = item
+
+    def delete(self, channel_id: int, message_id: int) -> None:
+        window = self._windows.get(channel_id)
+        if window is not None:
+            window.items.pop(message_id, None)
+
+    def seed(self, channel_id: int, older: Iterable[HistoryItem]) -> None:
+        """Merge the platform's history (any order) under what was seen live; the window is complete from now on."""
+        window = self._window(channel_id)
+        merged = {i.chat.id: i for i in older}
+        merged.update(window.items)     # live events are newer than a history read
+        window.items = dict(sorted(merged.items()))
+        window.seeded = True
+        self._trim(window)
+
+    def get(self, channel_id: int, limit: int) -> list[HistoryItem] | None:
+        """The newest `limit` messages, oldest first; None if the channel must be read from the platform first."""
+        window = self._windows.get(channel_id)
+        if window is None or not window.seeded or limit > self.per_channel:
+            return None
+        self._windows.move_to_end(channel_id)
+        items = list(window.items.values())
+        return items[-limit:]
+
+    def forget(self, channel_id: int | None = None) -> None:
+        """Drop one channel's window, or all of them (after a reconnect that may have missed events)."""
+        if channel_id is None:
+            self._windows.clear()
+        else:
+            self._windows.pop(channel_id, None)
 
 
 def to_turns(messages: Iterable[ChatMessage], persona: PersonaSpec, personas: dict[str, PersonaSpec] | None = None) -> list[Turn]:

@@ -26,6 +26,7 @@ from bot.conversations.notices import BUSY_NOTICE, RESET_NOTICE
 from bot.conversations.routing import Incoming, Route
 from bot.conversations.scheduling import Busy
 from bot.conversations.streaming import render_stream
+from bot.conversations.history import ChatMessage, HistoryItem, RecentMessages
 from bot.discord_bot._io import ChannelSink, Speakers, WebhookSink, Webhooks
 from bot.persona.spec import PersonaSpec
 from bot.store import channels as channel_store
@@ -68,14 +69,19 @@ class ChatCog(commands.Cog):
         self.bot = bot
         self.webhooks = Webhooks(bot)
         self.speakers = Speakers(bot, self.webhooks)
+        self.recent = RecentMessages(per_channel=100)
 
     # -- incoming messages ----------------------------------------------------------------------
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         bot = self.bot
-        if message.author.bot or message.webhook_id is not None or bot.user is None:
-            return  # never bots, webhooks (our personas included) or itself
+        if bot.user is None:
+            return
+        # Every message is context, the bot's own and other bots' included.
+        self.recent.add(message.channel.id, self.speakers.from_message(message))
+        if message.author.bot or message.webhook_id is not None:
+            return  # never answer bots, webhooks (our personas included) or itself
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
             return
         route = bot.directory.route(self._incoming(message))
@@ -100,6 +106,25 @@ class ChatCog(commands.Cog):
             replies_to_bot=replies_to_bot,
             replied_persona=replied_persona,
         )
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if "author" in payload.data and self.bot.user is not None:
+            self.recent.edit(payload.channel_id, self.speakers.from_payload(payload.data))
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.recent.delete(payload.channel_id, payload.message_id)
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        for mid in payload.message_ids:
+            self.recent.delete(payload.channel_id, mid)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # A new session (not a resume) may have missed events: read channels back afresh.
+        self.recent.forget()
 
     # -- answering ------------------------------------------------------------------------------
 
@@ -133,7 +158,7 @@ class ChatCog(commands.Cog):
                 history = await self._history(message, persona)
                 stream = bot.engine.respond(persona, to_turns(history, persona, bot.personas))
                 sink = await self._sink(message, persona, reply=last.route.reason in ("mention", "reply"))
-                result = await render_stream(stream, _StopTyping(sink, typing),
+                result = await render_stream(stream, _Tracked(sink, typing, self.speakers, message.id),
                                              edit_interval_s=bot.settings.discord.edit_interval_s)
         except discord.HTTPException as exc:
             log.warning("reply to message %s in %s failed: HTTP %s (code %s)", message.id, key, exc.status, exc.code)
@@ -149,8 +174,6 @@ class ChatCog(commands.Cog):
                  (time.monotonic() - started) * 1000, reply.model, ", silent" if reply.silent else "")
         if not result.handles or reply.error is not None:
             return  # silence sends nothing; an apology is not a reply worth keeping
-        for handle in result.handles:
-            self.speakers.remember_answer(handle.id, message.id)
         author_id = message.author.id
         said = "\n".join(t for t in (self.speakers.clean(p.message) for p in run if p.message.author.id == author_id) if t)
         # The one write path: it stores nothing unless the author opted in.
@@ -158,56 +181,60 @@ class ChatCog(commands.Cog):
                            user_content=said, reply_content=reply.text, model=reply.model,
                            user_external_id=str(message.id), reply_external_id=str(result.handles[0].id))
 
-    async def _history(self, message: discord.Message, persona: PersonaSpec):
+    async def _history(self, message: discord.Message, persona: PersonaSpec) -> list[ChatMessage]:
         """The conversation read back from Discord, oldest first, ending with `message`."""
         limit = history_limit(persona)
+        http = self.bot.http
         if message.reference is not None and message.reference.message_id is not None:
-            chain = await self._reply_chain(message, limit)
+            items = await self._reply_chain(message, limit)
         else:
-            chain = self._in_reply_order(message, [m async for m in message.channel.history(limit=limit)])
-        return [self.speakers.to_chat_message(m) for m in chain]
+            channel_id = message.channel.id
+            recent = self.recent.get(channel_id, limit)
+            if recent is None:
+                # First reply in this channel since start-up: read it back once; events keep it current.
+                self.recent.seed(channel_id, [self.speakers.from_payload(d) for d in await http.logs_from(channel_id, limit)])
+                recent = self.recent.get(channel_id, limit) or []
+            items = self._in_reply_order(message, recent)
+        return [item.chat for item in items]
 
-    def _in_reply_order(self, message: discord.Message, recent: list[discord.Message]) -> list[discord.Message]:
+    async def _reply_chain(self, message: discord.Message, limit: int) -> list[HistoryItem]:
+        """The message, what it replies to, what that replies to... (oldest first)."""
+        chain = [HistoryItem(self.speakers.to_chat_message(message), message.reference.message_id, False)]
+        while len(chain) < limit:
+            last = chain[-1]
+            # A persona's webhook post carries no reference: we remember what it answered.
+            ref_id = self.speakers.answered.get(last.chat.id, last.reference) if last.ours else last.reference
+            if ref_id is None:
+                break
+            try:
+                data = await self.bot.http.get_message(message.channel.id, ref_id)
+            except discord.HTTPException:
+                break  # deleted or not readable: the chain ends here
+            chain.append(self.speakers.from_payload(data))
+        chain.reverse()
+        return chain
+
+    def _in_reply_order(self, message: discord.Message, recent: list[HistoryItem]) -> list[HistoryItem]:
         """The channel's recent messages up to `message`, with each of our replies right after what it answered.
 
         A reply is posted after the messages that arrived while it was generated, so in channel
         order it would follow them; the model must see it where it belongs. Messages newer than
         `message` are left for the next turn.
         """
-        def anchor(m: discord.Message) -> int:
-            if self.speakers.is_bot_or_persona(m):
-                answered = self.speakers.answered.get(m.id)
-                if answered is None and m.reference is not None:
-                    answered = m.reference.message_id
-                if answered is not None:
-                    return answered
-            return m.id
+        answered = self.speakers.answered
 
-        kept = [m for m in recent if anchor(m) <= message.id]
-        if all(m.id != message.id for m in kept):
-            kept.append(message)
-        kept.sort(key=lambda m: (anchor(m), m.id != anchor(m), m.id))
+        def anchor(item: HistoryItem) -> int:
+            if item.ours:
+                target = answered.get(item.chat.id, item.reference)
+                if target is not None:
+                    return target
+            return item.chat.id
+
+        kept = [item for item in recent if anchor(item) <= message.id]
+        if all(item.chat.id != message.id for item in kept):
+            kept.append(HistoryItem(self.speakers.to_chat_message(message), None, False))
+        kept.sort(key=lambda item: (anchor(item), item.chat.id != anchor(item), item.chat.id))
         return kept
-
-    async def _reply_chain(self, message: discord.Message, limit: int) -> list[discord.Message]:
-        chain = [message]
-        current = message
-        while len(chain) < limit:
-            ref_id = current.reference.message_id if current.reference else None
-            if ref_id is None:
-                ref_id = self.speakers.answered.get(current.id)  # a persona post answered this message
-            if ref_id is None:
-                break
-            found = current.reference.resolved if current.reference else None
-            if not isinstance(found, discord.Message) or found.id != ref_id:
-                try:
-                    found = await message.channel.fetch_message(ref_id)
-                except discord.HTTPException:
-                    break  # deleted or not readable: the chain ends here
-            chain.append(found)
-            current = found
-        chain.reverse()
-        return chain
 
     async def _sink(self, message: discord.Message, persona: PersonaSpec, *, reply: bool):
         parent = self.webhooks.usable_in(message.channel)
@@ -288,16 +315,21 @@ class ChatCog(commands.Cog):
         await interaction.response.send_message(RESET_NOTICE)
 
 
-class _StopTyping:
-    """Wraps a sink: the typing indicator stops once the first text is on screen."""
+class _Tracked:
+    """Wraps a sink: the typing indicator stops once the first text is on screen, and each posted
+    message is remembered as the answer to `answered` (history puts it back in its place)."""
 
-    def __init__(self, sink, typing: asyncio.Task):
+    def __init__(self, sink, typing: asyncio.Task, speakers: Speakers, answered: int):
         self._sink = sink
         self._typing = typing
+        self._speakers = speakers
+        self._answered = answered
 
     async def send(self, text: str):
         self._typing.cancel()
-        return await self._sink.send(text)
+        handle = await self._sink.send(text)
+        self._speakers.remember_answer(handle.id, self._answered)
+        return handle
 
     async def edit(self, handle, text: str) -> None:
         await self._sink.edit(handle, text)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.conversations.history import ChatMessage
+from bot.conversations.history import ChatMessage, HistoryItem
 from bot.conversations.streaming import MessageGone
 from bot.persona.spec import PersonaSpec
 
@@ -156,29 +156,64 @@ class Speakers:
             message.application_id is not None and message.application_id == self.bot.application_id)
         return self._by_display.get(message.author.name.lower()) if ours else None
 
-    def is_bot_or_persona(self, message: discord.Message) -> bool:
-        return message.author.id == self.bot.user.id or self.persona_of(message) is not None
-
     def clean(self, message: discord.Message) -> str:
         """Content with the bot's mention removed and other mentions shown as @name."""
+        return self._clean(message.content, {u.id: u.display_name for u in message.mentions})
+
+    def _clean(self, content: str, names: dict[int, str]) -> str:
         me = self.bot.user.id
-        names = {u.id: u.display_name for u in message.mentions}
 
         def sub(m: re.Match) -> str:
             uid = int(m.group(1))
             return "" if uid == me else "@" + names.get(uid, "someone")
 
-        return _USER_MENTION.sub(sub, message.content).strip()
+        return _USER_MENTION.sub(sub, content).strip() if "<@" in content else content.strip()
 
     def to_chat_message(self, message: discord.Message) -> ChatMessage:
+        return self.from_message(message).chat
+
+    def from_message(self, message: discord.Message) -> HistoryItem:
+        """A message the gateway delivered."""
         author = message.author
+        ref = message.reference.message_id if message.reference else None
         if author.id == self.bot.user.id:
             system = message.type not in (discord.MessageType.default, discord.MessageType.reply) \
                 or message.interaction_metadata is not None
-            return ChatMessage(message.id, str(author.id), author.display_name, message.content,
-                               "system" if system else "self")
+            return HistoryItem(ChatMessage(message.id, str(author.id), author.display_name, message.content,
+                                           "system" if system else "self"), ref, True)
         persona = self.persona_of(message)
         if persona is not None:
-            return ChatMessage(message.id, str(author.id), author.display_name, message.content, "persona", persona)
+            return HistoryItem(ChatMessage(message.id, str(author.id), author.display_name, message.content,
+                                           "persona", persona), ref, True)
         speaker = "bot" if author.bot else "member"
-        return ChatMessage(message.id, str(author.id), author.display_name, self.clean(message), speaker)
+        return HistoryItem(ChatMessage(message.id, str(author.id), author.display_name, self.clean(message), speaker), ref)
+
+    def from_payload(self, data: dict) -> HistoryItem:
+        """A message read back over REST, as the raw payload.
+
+        History is read as JSON rather than as discord.py `Message` objects: building those (author,
+        member, referenced message, ...) for a hundred messages per reply cost more than everything
+        else the bot does for a message.
+        """
+        author = data["author"]
+        author_id = int(author["id"])
+        mid = int(data["id"])
+        ref = (data.get("message_reference") or {}).get("message_id")
+        ref_id = int(ref) if ref else None
+        name = (data.get("member") or {}).get("nick") or author.get("global_name") or author.get("username") or "someone"
+        content = data.get("content") or ""
+        if author_id == self.bot.user.id:
+            system = data.get("type", 0) not in (0, 19) or bool(data.get("interaction_metadata"))
+            chat = ChatMessage(mid, str(author_id), name, content, "system" if system else "self")
+            return HistoryItem(chat, ref_id, True)
+        webhook_id = data.get("webhook_id")
+        if webhook_id is not None:
+            ours = int(webhook_id) in self.webhooks.ids or str(data.get("application_id")) == str(self.bot.application_id)
+            persona = self._by_display.get((author.get("username") or "").lower()) if ours else None
+            if persona is not None:
+                chat = ChatMessage(mid, str(author_id), name, content, "persona", persona)
+                return HistoryItem(chat, ref_id, True)
+        names = {int(u["id"]): u.get("global_name") or u.get("username") or "someone" for u in data.get("mentions") or ()}
+        chat = ChatMessage(mid, str(author_id), name, self._clean(content, names), "bot" if author.get("bot") else "member")
+        return HistoryItem(chat, ref_id, False)
+

@@ -17,8 +17,8 @@ Faults: `rate_limit_next_patch(retry_after)` answers the next message edit with 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -41,7 +41,7 @@ MEMBER_PERMS = sum(P[k] for k in ("add_reactions", "view_channel", "send_message
                                   "read_message_history", "use_application_commands", "create_public_threads",
                                   "send_messages_in_threads"))
 ADMIN_PERMS = MEMBER_PERMS | P["manage_channels"] | P["manage_guild"] | P["manage_webhooks"]
-OPTION_TYPES = {"SUB_COMMAND": 1, "SUB_COMMAND_GROUP": 2}
+_MENTION = re.compile(r"<@!?(\d+)>")
 
 
 def _now_iso() -> str:
@@ -94,7 +94,6 @@ class InteractionRecord:
 
 class FakeDiscord:
     def __init__(self) -> None:
-        self._ids = itertools.count()
         self._last_id = 0
         self.app_id = self.new_id()
         self.guild_id = self.new_id()
@@ -115,6 +114,7 @@ class FakeDiscord:
         self.commands: dict[str, dict] = {}                 # name → registered command (guild or global)
         self.interactions: dict[str, InteractionRecord] = {}
         self.sent: list[Sent] = []
+        self.on_sent: list[Callable[[Sent], None]] = []    # observers of the bot's writes (the benchmark)
         self.requests: list[tuple[str, str]] = []
         self._patch_429: list[float] = []
         self._ws: list[web.WebSocketResponse] = []
@@ -250,11 +250,8 @@ class FakeDiscord:
     # -- messages -------------------------------------------------------------------------------
 
     def _mentions(self, content: str) -> list[dict]:
-        found = []
-        for uid, user in self.users.items():
-            if f"<@{uid}>" in content or f"<@!{uid}>" in content:
-                found.append(user)
-        return found
+        ids = dict.fromkeys(int(m) for m in _MENTION.findall(content))
+        return [self.users[i] for i in ids if i in self.users]
 
     def _message(self, channel_id: int, author: dict, content: str, *, reference: int | None = None,
                  webhook_id: int | None = None, type_: int = 0, flags: int = 0, extra: dict | None = None) -> dict:
@@ -277,7 +274,9 @@ class FakeDiscord:
             msg["type"] = 19 if type_ == 0 else type_
             msg["message_reference"] = {"type": 0, "message_id": str(reference), "channel_id": str(channel_id),
                                         **({"guild_id": str(self.guild_id)} if channel["type"] != 1 else {})}
-            msg["referenced_message"] = self.messages[channel_id][reference]
+            referenced = dict(self.messages[channel_id][reference])
+            referenced.pop("referenced_message", None)      # Discord nests one level only
+            msg["referenced_message"] = referenced
         msg.update(extra or {})
         return msg
 
@@ -287,7 +286,7 @@ class FakeDiscord:
             self.messages[channel_id][mid] = msg
             self.channels[channel_id]["last_message_id"] = str(mid)
         if int(msg["author"]["id"]) == self.app_id or msg.get("webhook_id"):
-            self.sent.append(Sent("create", channel_id, mid, msg["content"]))
+            self._record(Sent("create", channel_id, mid, msg["content"]))
         self._touch()
         if not ephemeral:
             await self.dispatch("MESSAGE_CREATE", msg)
@@ -370,6 +369,11 @@ class FakeDiscord:
         return click
 
     # -- inspection -----------------------------------------------------------------------------
+
+    def _record(self, sent: Sent) -> None:
+        self.sent.append(sent)
+        for observer in self.on_sent:
+            observer(sent)
 
     def _touch(self) -> None:
         self._changed.set()
@@ -465,7 +469,7 @@ class FakeDiscord:
             return _error(404, 10003, "Unknown Channel")
         rest = p[2:]
         if rest == ["typing"] and method == "POST":
-            self.sent.append(Sent("typing", cid, None, None))
+            self._record(Sent("typing", cid, None, None))
             self._touch()
             return web.Response(status=204)
         if rest == ["messages"] and method == "POST":
@@ -506,20 +510,26 @@ class FakeDiscord:
         return _error(404, 0, f"fake Discord has no route {method} channels/{'/'.join(p[1:])}")
 
     def _history(self, cid: int, query) -> list[dict]:
-        msgs = sorted(self.messages[cid].values(), key=lambda m: int(m["id"]))
-        if "before" in query:
-            msgs = [m for m in msgs if int(m["id"]) < int(query["before"])]
-        if "after" in query:
-            msgs = [m for m in msgs if int(m["id"]) > int(query["after"])]
+        """Newest first, like Discord (ids grow with time, so insertion order is id order)."""
         limit = int(query.get("limit", 50))
-        if "after" in query:
+        before = int(query["before"]) if "before" in query else None
+        after = int(query["after"]) if "after" in query else None
+        if after is not None:
+            msgs = [m for m in self.messages[cid].values() if int(m["id"]) > after and (before is None or int(m["id"]) < before)]
             return list(reversed(msgs[:limit]))
-        return list(reversed(msgs[-limit:]))
+        out = []
+        for m in reversed(self.messages[cid].values()):
+            if before is not None and int(m["id"]) >= before:
+                continue
+            out.append(m)
+            if len(out) == limit:
+                break
+        return out
 
     async def _edit(self, cid: int, mid: int, body: dict, *, webhook: bool = False) -> web.Response:
         if self._patch_429:
             retry_after = self._patch_429.pop(0)
-            self.sent.append(Sent("429", cid, mid, None))
+            self._record(Sent("429", cid, mid, None))
             self._touch()
             return _json({"message": "You are being rate limited.", "retry_after": retry_after, "global": False}, 429,
                          {"Via": "1.1 google", "X-RateLimit-Scope": "user"})
@@ -533,7 +543,7 @@ class FakeDiscord:
         if "components" in body:
             msg["components"] = body["components"]
         self.messages[cid][mid] = msg
-        self.sent.append(Sent("edit", cid, mid, content))
+        self._record(Sent("edit", cid, mid, content))
         self._touch()
         await self.dispatch("MESSAGE_UPDATE", msg)
         return _json(msg)

@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,8 @@ async def serve_bot(api_base: str, gateway_url: str, data_dir: str) -> None:
     async with open_db(settings.core.db_path) as db:
         async with PersonaBot(settings=settings, db=db, pool=pool, engine=engine, personas=personas,
                               guild_ready_timeout=0.05) as bot:
+            # Stop cleanly on SIGTERM from the driver (so a profiler wrapping this process can write).
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(bot.close()))
             await bot.start("bench")
 
 
@@ -200,7 +203,7 @@ async def run_level(n: int, args, rng: random.Random) -> dict:
     if args.same_process:
         bot_task = asyncio.create_task(serve_bot(fake.api_base, fake.gateway_url, data_dir))
     else:
-        child = subprocess.Popen([sys.executable, __file__, "--serve-bot", fake.api_base, fake.gateway_url, data_dir])
+        child = subprocess.Popen([sys.executable, *os.environ.get("BENCH_BOT_PREFIX", "").split(), __file__, "--serve-bot", fake.api_base, fake.gateway_url, data_dir])
     tracker = Tracker(fake)
     try:
         await asyncio.wait_for(fake.identified.wait(), 60)

@@ -230,11 +230,17 @@ class ChatCog(commands.Cog):
                     return target
             return item.chat.id
 
-        kept = [item for item in recent if anchor(item) <= message.id]
-        if all(item.chat.id != message.id for item in kept):
-            kept.append(HistoryItem(self.speakers.to_chat_message(message), None, False))
-        kept.sort(key=lambda item: (anchor(item), item.chat.id != anchor(item), item.chat.id))
-        return kept
+        keyed = []
+        present = False
+        for item in recent:
+            a = anchor(item)
+            if a <= message.id:
+                keyed.append((a, item.chat.id != a, item.chat.id, item))
+                present = present or item.chat.id == message.id
+        if not present:
+            keyed.append((message.id, False, message.id, HistoryItem(self.speakers.to_chat_message(message))))
+        keyed.sort(key=lambda k: k[:3])
+        return [k[3] for k in keyed]
 
     async def _sink(self, message: discord.Message, persona: PersonaSpec, *, reply: bool):
         parent = self.webhooks.usable_in(message.channel)

@@ -44,11 +44,12 @@ class HistoryItem(NamedTuple):
 
 
 class _Window:
-    __slots__ = ("items", "seeded")
+    __slots__ = ("items", "seeded", "trimmed")
 
     def __init__(self) -> None:
         self.items: dict[int, HistoryItem] = {}   # by message id, oldest first
         self.seeded = False
+        self.trimmed = False                      # older messages exist beyond the window
 
 
 class RecentMessages:
@@ -74,6 +75,7 @@ class RecentMessages:
         if excess > 0:
             for mid in list(window.items)[:excess]:
                 del window.items[mid]
+            window.trimmed = True
 
     def add(self, channel_id: int, item: HistoryItem) -> None:
         """A new message seen live. Unseeded channels collect too, and are merged when seeded."""
@@ -93,8 +95,9 @@ class RecentMessages:
 
     def delete(self, channel_id: int, message_id: int) -> None:
         window = self._windows.get(channel_id)
-        if window is not None:
-            window.items.pop(message_id, None)
+        if window is not None and window.items.pop(message_id, None) is not None and window.trimmed:
+            # The window no longer holds as many messages as it should: read it back next time.
+            window.seeded = False
 
     def seed(self, channel_id: int, older: Iterable[HistoryItem]) -> None:
         """Merge the platform's history (any order) under what was seen live; the window is complete from now on."""

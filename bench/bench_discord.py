@@ -134,6 +134,30 @@ class Tracker:
         self.replies = 0
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process (this one when pid is None), from /proc."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU the bot process spends per message: what the bot costs, whatever else shares the machine."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+
+    def __enter__(self):
+        self.start = _cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = _cpu_seconds(self.pid) - self.start
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -197,7 +221,8 @@ async def run_level(n: int, args, rng: random.Random) -> dict:
     data_dir = tempfile.mkdtemp(prefix="personabot-bench-")
     async with open_db(Path(data_dir) / "personabot.db") as db:   # consent logging on: everyone opted in
         for _, member in convs:
-            await set_consent(db, str(member), True, "1")
+            if not args.no_consent:
+                await set_consent(db, str(member), True, "1")
     child = None
     bot_task = None
     if args.same_process:
@@ -213,13 +238,18 @@ async def run_level(n: int, args, rng: random.Random) -> dict:
         await saturate(tracker, convs, 0, 1, 120)
         for i in seq:
             seq[i] = 1
+        pid = child.pid if child is not None else None
         per_conv = max(2, args.saturation_messages // n)
-        sat = await saturate(tracker, convs, 1, per_conv, 300)
+        with CpuMeter(pid) as cpu:
+            sat = await saturate(tracker, convs, 1, per_conv, 300)
+        sat["bot_cpu_ms_per_msg"] = round(cpu.seconds * 1000 / sat["messages"], 2)
         for i in seq:
             seq[i] = 1 + per_conv
-        result = {"conversations": n, "saturation": sat}
+        result = {"conversations": n, "load_avg_1m": round(os.getloadavg()[0], 1), "saturation": sat}
         if n > 1:
-            result["open_loop"] = await open_loop(tracker, convs, seq, args.rate, args.seconds, rng)
+            with CpuMeter(pid) as cpu:
+                result["open_loop"] = await open_loop(tracker, convs, seq, args.rate, args.seconds, rng)
+            result["open_loop"]["bot_cpu_ms_per_msg"] = round(cpu.seconds * 1000 / result["open_loop"]["messages"], 2)
         return result
     finally:
         if bot_task is not None:
@@ -238,6 +268,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
     parser.add_argument("--saturation-messages", type=int, default=2000, help="messages per saturation run")
     parser.add_argument("--same-process", action="store_true", help="run the bot in the driver's event loop")
+    parser.add_argument("--no-consent", action="store_true", help="members not opted in: nothing is stored (for comparison)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rng = random.Random(7)
@@ -247,8 +278,8 @@ async def main() -> None:
         if not args.json:
             r = results[-1]
             s = r["saturation"]
-            line = (f"{n:>5} conversations | saturated: {s['msgs_per_s']:>7.1f} msg/s (p50 {s['p50_ms']} ms, "
-                    f"p99 {s['p99_ms']} ms)")
+            line = (f"{n:>5} conversations (load {r['load_avg_1m']}) | saturated: {s['msgs_per_s']:>7.1f} msg/s "
+                    f"(p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, bot CPU {s['bot_cpu_ms_per_msg']} ms/msg)")
             if "open_loop" in r:
                 o = r["open_loop"]
                 line += (f" | at {o['offered_per_s']:.0f} msg/s: handled {o['handled_per_s']} msg/s, "

@@ -163,6 +163,11 @@ class ChatCog(commands.Cog):
         except discord.HTTPException as exc:
             log.warning("reply to message %s in %s failed: HTTP %s (code %s)", message.id, key, exc.status, exc.code)
             return
+        except Exception:
+            # A bug, not a backend failure (the engine turns those into the apology itself): the
+            # member still gets the persona's apology, and the error is logged by the queue.
+            await self._post_notice(message, persona.error_reply)
+            raise
         finally:
             typing.cancel()
         reply = stream.reply

@@ -122,6 +122,8 @@ async def iter_source_messages(db: aiosqlite.Connection, source_id: int) -> Asyn
         "FROM source_messages WHERE source_id = ? ORDER BY conversation, seq",
         (source_id,),
     ) as cur:
+        # aiosqlite fetches `arraysize` rows per thread hop; the default of 1 makes big sources crawl.
+        cur.arraysize = 2000
         async for r in cur:
             yield bool(r["is_owner"]), RawMessage(
                 conversation=r["conversation"], seq=r["seq"],

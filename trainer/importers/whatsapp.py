@@ -157,14 +157,14 @@ class WhatsAppImporter:
         for line_no, date_str, time_str, mer, rest, cont in entries:
             day = date_cache.get(date_str)
             if day is None:
-                sep, fields, _ = split_date(date_str)
+                sep, fields, yf = split_date(date_str)
                 try:
-                    day = to_date(fields, orders[sep])
+                    day = to_date(fields, orders[(sep, yf)])
                 except ValueError:
                     day = False
                 date_cache[date_str] = day
             if day is False:
-                result.skip(Problem(file, f"line {line_no}", f"impossible date {date_str!r} for order {orders[split_date(date_str)[0]]}"), "bad_date")
+                result.skip(Problem(file, f"line {line_no}", f"impossible date {date_str!r} for the file's date order"), "bad_date")
                 continue
             ts = self._timestamp(day, time_str, mer)
             if ts is None:
@@ -207,19 +207,17 @@ class WhatsAppImporter:
         return True
 
     @staticmethod
-    def _date_orders(entries, override: str | None) -> dict[str, str]:
-        groups: dict[str, list] = {}
-        year_first: dict[str, bool] = {}
+    def _date_orders(entries, override: str | None) -> dict[tuple[str, bool], str]:
+        # Keyed by (separator, year-first): one file can mix '2023/5/4' with '5/4/23'.
+        groups: dict[tuple[str, bool], list] = {}
         seen = set()
         for e in entries:
             if e[1] in seen:
                 continue
             seen.add(e[1])
             sep, fields, yf = split_date(e[1])
-            groups.setdefault(sep, []).append(fields)
-            year_first[sep] = year_first.get(sep, False) or yf
-        orders = {sep: (override or infer_order(fields, year_first[sep])) for sep, fields in groups.items()}
-        return orders
+            groups.setdefault((sep, yf), []).append(fields)
+        return {key: (override or infer_order(fields, key[1])) for key, fields in groups.items()}
 
     @staticmethod
     def _timestamp(day, time_str: str, mer: str | None) -> datetime | None:

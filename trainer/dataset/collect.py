@@ -1,7 +1,7 @@
 """Reading a persona's raw material from the store as `Thread`s.
 
 - Imports, transcripts and synthetic conversations: every source of the persona, read through
-  `trainer.sources.iter_source_messages` (owner senders are the assistant; kind 'silence' is a
+  `trainer.sources.source_message_rows` (the bulk form of `iter_source_messages`) (owner senders are the assistant; kind 'silence' is a
   deliberately empty assistant turn). Participants' names come from the source's provenance and
   sender names, for pseudonymisation.
 - Curated logs: `messages` of the persona's conversations. Assistant turns count only when
@@ -11,12 +11,12 @@
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 import aiosqlite
 
 from trainer.dataset.sessions import Msg, Thread, ts_seconds
-from trainer.sources import iter_source_messages, list_sources
+from trainer.sources import list_sources, source_message_rows
 
 
 async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[Thread], dict[str, str], set[str]]:
@@ -24,20 +24,28 @@ async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[T
     participants: dict[str, str] = dict((source.get("provenance") or {}).get("participants") or {})
     owners = set(source.get("owner_ids") or [])
     threads: list[Thread] = []
+    rows = await source_message_rows(db, source["id"])
+    fromiso = datetime.fromisoformat
+    utc = timezone.utc
     current_key, current, senders = None, [], set()
 
     def close():
         if current:
-            threads.append(Thread(f"source {source['id']}/{current_key}", source["id"], list(current), group=len(senders) > 2))
+            threads.append(Thread(f"source {source['id']}/{current_key}", source["id"], current, group=len(senders) > 2))
 
-    async for is_owner, m in iter_source_messages(db, source["id"]):
-        if m.conversation != current_key:
+    for conversation, _seq, ts, sender_id, sender_name, is_owner, kind, content in rows:
+        if conversation != current_key:
             close()
-            current_key, current, senders = m.conversation, [], set()
-        if m.kind != "system":
-            senders.add(m.sender_id)
-            participants.setdefault(m.sender_id, m.sender_name)
-        current.append(Msg(ts_seconds(m.timestamp) if m.timestamp else None, m.sender_id, m.sender_name, is_owner, m.kind, m.text))
+            current_key, current, senders = conversation, [], set()
+        if kind != "system":
+            senders.add(sender_id)
+            if sender_id not in participants:
+                participants[sender_id] = sender_name or sender_id
+        seconds = None
+        if ts:
+            dt = fromiso(ts)
+            seconds = (dt if dt.tzinfo else dt.replace(tzinfo=utc)).timestamp()
+        current.append(Msg(seconds, sender_id, sender_name or sender_id, bool(is_owner), kind, content))
     close()
     return threads, participants, owners
 

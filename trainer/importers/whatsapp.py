@@ -70,12 +70,25 @@ _EXT_TYPES = {
 }
 
 
+_OMIT_WORDS = {"omitted", "omitida", "omitido", "weggelassen", "ausgelassen", "absente", "absent", "omessa", "omesso",
+               "ocultado", "ocultada", "weggelaten"}
+# Cheap substring tests decide whether the costly system-phrase regex needs to run at all.
+_SYSTEM_KEYS = ("encrypt", "ende-zu", "extremo", "bout en bout", "security code", "sicherheitsnummer", "group", "gruppe")
+
+
 def media_type(body: str) -> str | None:
     """The media type a placeholder body stands for, or None when the body is ordinary text."""
     b = body.strip(_MARKS + " ")
     if not b or len(b) > 300:
         return None
-    m = _ATTACHED.match(b) or _FILE_ATTACHED.match(b)
+    first, last = b[0], b[-1]
+    m = None
+    if first == "<" and last == ">":
+        if _OMITTED_ANGLE.match(b):
+            return "media"
+        m = _ATTACHED.match(b)
+    elif last == ")":
+        m = _FILE_ATTACHED.match(b)
     if m:
         name = m.group("file").strip().lower()
         ext = name.rsplit(".", 1)[-1] if "." in name else ""
@@ -83,17 +96,24 @@ def media_type(body: str) -> str | None:
             if key in name:
                 return kind
         return _EXT_TYPES.get(ext, "file")
-    if _OMITTED_ANGLE.match(b):
-        return "media"
-    m = _OMITTED.match(b)
-    if m:
-        return _TYPE_WORDS.get(m.group("what").split()[0].lower(), "media")
-    low = b.lower()
-    if low.startswith(("location: https://", "standort: https://", "ubicación: https://")) or low == "live location shared":
-        return "location"
-    if low.startswith(("poll:", "umfrage:", "encuesta:")):
-        return "poll"
+    if b.rsplit(" ", 1)[-1].lower() in _OMIT_WORDS:
+        m = _OMITTED.match(b)
+        if m:
+            return _TYPE_WORDS.get(m.group("what").split()[0].lower(), "media")
+    if first in "LlSsUuPpEe":
+        low = b.lower()
+        if low.startswith(("location: https://", "standort: https://", "ubicación: https://")) or low == "live location shared":
+            return "location"
+        if low.startswith(("poll:", "umfrage:", "encuesta:")):
+            return "poll"
     return None
+
+
+def is_system_body(body: str) -> bool:
+    low = body[:200].lower()
+    if any(k in low for k in _SYSTEM_KEYS) and _SYSTEM_PHRASES.search(low):
+        return True
+    return bool(_DELETED.match(body.strip(_MARKS + " "))) if len(body) < 60 else False
 
 
 def _conversation_name(name: str) -> str:
@@ -184,12 +204,13 @@ class WhatsAppImporter:
                 body = body + "\n" + "\n".join(cont)
             if kind == "text":
                 first = body_first[sm.end("sender") + 1:].lstrip(" ") if sm else ""
-                body = _EDITED.sub("", body)
+                if body.endswith(">"):
+                    body = _EDITED.sub("", body)
                 mt = media_type(body.split("\n", 1)[0])
                 if mt is not None:
                     caption = body.split("\n", 1)[1] if "\n" in body else ""
                     body, kind = f"<media:{mt}>" + (f"\n{caption}" if caption.strip() else ""), "media"
-                elif first.startswith("\u200e") or _SYSTEM_PHRASES.search(body[:200]) or _DELETED.match(body.strip(_MARKS + " ")):
+                elif first.startswith("\u200e") or is_system_body(body):
                     kind = "system"
                 body = body.strip(_MARKS) if kind != "text" else body.lstrip(_MARKS).rstrip()
                 if kind == "text" and not body.strip():

@@ -149,7 +149,10 @@ class WhatsAppImporter:
         # Pass 1: find headers and gather the dates so the day/month order can be inferred per separator.
         entries: list[list] = []          # [line_no, date_str, time_str, meridiem, rest, continuation lines]
         match = _HEADER.match
-        for line_no, line in enumerate(text.split("\n"), 1):
+        lines = text.split("\n")
+        while lines and not lines[-1].strip():      # trailing blank lines belong to no message
+            lines.pop()
+        for line_no, line in enumerate(lines, 1):
             stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
             m = match(stripped)
             if m is not None:

@@ -19,7 +19,7 @@ from collections import Counter
 _EMAIL = r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,})"
 _URL = r"(?P<url>\b(?:https?://|www\.)[^\s<>\"']+)"
 _IBAN = r"(?P<iban>\b[A-Z]{2}\d{2}(?:[ \u00a0]?[A-Z0-9]){11,30}\b)"
-_CARD = r"(?P<card>(?<![\d.])\d(?:[ \u00a0-]?\d){12,18}(?![\d.]))"
+_CARD = r"(?P<card>(?<![\d.])\d(?:[ \u00a0-]?\d){12,18}(?!\d|\.\d))"
 _IPV4 = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IP = (r"(?P<ip>(?<![\d.])(?:" + _IPV4 + r"\.){3}" + _IPV4 + r"(?![\d.])"
        r"|\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){2,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:]))")
@@ -124,7 +124,7 @@ class Scrubber:
         elif kind == "iban":
             while not iban_ok(value):
                 if " " not in value.strip():
-                    return value
+                    return m.group(0)
                 value = value.rsplit(" ", 1)[0]
             self.counts["iban"] += 1
             return "[IBAN]" + m.group(0)[len(value):]

@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import aiosqlite
 
@@ -26,7 +26,7 @@ async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[T
     threads: list[Thread] = []
     rows = await source_message_rows(db, source["id"])
     fromiso = datetime.fromisoformat
-    utc = timezone.utc
+    naive_epoch = datetime(1970, 1, 1)
     current_key, current, senders = None, [], set()
 
     def close():
@@ -44,7 +44,8 @@ async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[T
         seconds = None
         if ts:
             dt = fromiso(ts)
-            seconds = (dt if dt.tzinfo else dt.replace(tzinfo=utc)).timestamp()
+            # Naive times are read as UTC; subtracting the naive epoch avoids a replace() per row.
+            seconds = dt.timestamp() if dt.tzinfo else (dt - naive_epoch).total_seconds()
         current.append(Msg(seconds, sender_id, sender_name or sender_id, bool(is_owner), kind, content))
     close()
     return threads, participants, owners

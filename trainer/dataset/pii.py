@@ -33,6 +33,7 @@ _DETECTORS = re.compile("|".join((_EMAIL, _URL, _IBAN, _CARD, _IP, _PHONE, _HAND
 # Most chat lines contain none of these characters; skipping them keeps scrubbing cheap.
 _MAYBE = re.compile(r"[\d@]|http|www\.")
 _PHONE_ONLY = re.compile(_PHONE)
+_WORDS = re.compile(r"\w+")
 
 TYPES = ("email", "url", "iban", "card", "ip", "phone", "handle", "name")
 
@@ -76,6 +77,7 @@ class Scrubber:
         self._handles: dict[str, str] = {}
         self._names_rx: re.Pattern | None = None
         self._parts_rx: re.Pattern | None = None
+        self._first_words: frozenset[str] = frozenset()   # casefolded first word of every name/part: a cheap prefilter
         self._dirty = False
 
     # -- participants -------------------------------------------------------------------------
@@ -108,6 +110,14 @@ class Scrubber:
         self._names_rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)", re.IGNORECASE) if names else None
         parts = sorted((p for p in self._parts if p.casefold() not in self._pseudonyms), key=len, reverse=True)
         self._parts_rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, parts)) + r")(?!\w)") if parts else None
+        firsts = set()
+        for n in [*names, *parts]:
+            words = _WORDS.findall(n.casefold())
+            if words:
+                firsts.add(words[0])
+            else:
+                firsts.add("")           # a name without word characters: always run the regex
+        self._first_words = frozenset(firsts)
         self._dirty = False
 
     # -- scrubbing ----------------------------------------------------------------------------
@@ -153,6 +163,9 @@ class Scrubber:
             self._compile()
         if _MAYBE.search(text):
             text = _DETECTORS.sub(self._detected, text)
+        firsts = self._first_words
+        if "" not in firsts and firsts.isdisjoint(_WORDS.findall(text.casefold())):
+            return text
         if self._names_rx is not None:
             text = self._names_rx.sub(self._name, text)
         if self._parts_rx is not None:

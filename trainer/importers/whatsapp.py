@@ -73,7 +73,8 @@ _EXT_TYPES = {
 _OMIT_WORDS = {"omitted", "omitida", "omitido", "weggelassen", "ausgelassen", "absente", "absent", "omessa", "omesso",
                "ocultado", "ocultada", "weggelaten"}
 # Cheap substring tests decide whether the costly system-phrase regex needs to run at all.
-_SYSTEM_KEYS = ("encrypt", "ende-zu", "extremo", "bout en bout", "security code", "sicherheitsnummer", "group", "gruppe")
+_SYSTEM_HINT = re.compile("encrypt|ende-zu|extremo|bout en bout|security code|sicherheitsnummer|group|gruppe"
+                          "|delet|lösch|elimin|supprim|apagad|verwijder")
 
 
 def media_type(body: str) -> str | None:
@@ -111,9 +112,9 @@ def media_type(body: str) -> str | None:
 
 def is_system_body(body: str) -> bool:
     low = body[:200].lower()
-    if any(k in low for k in _SYSTEM_KEYS) and _SYSTEM_PHRASES.search(low):
-        return True
-    return bool(_DELETED.match(body.strip(_MARKS + " "))) if len(body) < 60 else False
+    if _SYSTEM_HINT.search(low) is None:
+        return False
+    return bool(_SYSTEM_PHRASES.search(low) or (len(body) < 60 and _DELETED.match(body.strip(_MARKS + " "))))
 
 
 def _conversation_name(name: str) -> str:
@@ -176,6 +177,7 @@ class WhatsAppImporter:
             return False
         orders = self._date_orders(entries, options.date_order)
         date_cache: dict[str, object] = {}
+        time_cache: dict[tuple, datetime | None] = {}       # chats repeat the same minute a lot
         seq = 0
         for line_no, date_str, time_str, mer, rest, cont in entries:
             day = date_cache.get(date_str)
@@ -189,7 +191,10 @@ class WhatsAppImporter:
             if day is False:
                 result.skip(Problem(file, f"line {line_no}", f"impossible date {date_str!r} for the file's date order"), "bad_date")
                 continue
-            ts = self._timestamp(day, time_str, mer)
+            key = (date_str, time_str, mer)
+            ts = time_cache.get(key, False)
+            if ts is False:
+                ts = time_cache[key] = self._timestamp(day, time_str, mer)
             if ts is None:
                 result.skip(Problem(file, f"line {line_no}", f"impossible time {time_str!r}"), "bad_time")
                 continue

@@ -22,7 +22,6 @@ from bot.conversations.scheduling import ConversationQueue, GenerationGate
 from bot.engine import ChatEngine
 from bot.persona.spec import PersonaSpec
 from bot.settings import Settings
-from bot.store import privacy
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,6 @@ class PersonaBot(commands.Bot):
         from bot.discord_bot._persona_cog import PersonaCog
         from bot.discord_bot._privacy_cog import PrivacyCog
 
-        privacy.register("bot.store.channels")
         await self.directory.load(self.db)
         chat = ChatCog(self)
         self._batch_handler = chat.answer_batch

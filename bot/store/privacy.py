@@ -17,6 +17,7 @@ import aiosqlite
 STORES: list[str] = [
     "bot.store.feedback",
     "bot.store.exchanges",
+    "bot.store.channels",
     "bot.store.consent",
 ]
 

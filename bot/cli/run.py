@@ -23,11 +23,8 @@ def run(
     """Run the Discord bot (needs DISCORD_TOKEN); without a token, chat with a persona in the terminal."""
     settings = settings_from(ctx)
     if not settings.discord.token:
-        try:
-            from bot.cli.chat import run_terminal_chat
-        except ImportError:
-            raise fail("DISCORD_TOKEN is not set, and this build has no terminal chat (bot.cli.chat.run_terminal_chat). "
-                       "Set DISCORD_TOKEN in the environment or .env to run the Discord bot.")
+        from bot.cli.chat import run_terminal_chat
+
         code = run_terminal_chat(settings, persona or settings.core.default_persona)
         if code:
             raise typer.Exit(code)

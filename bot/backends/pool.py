@@ -7,10 +7,9 @@ backend for a persona with `pin`.
 """
 from __future__ import annotations
 
-import os
 from typing import Callable
 
-from bot.backends.base import Backend, BackendAuthError
+from bot.backends.base import Backend
 from bot.persona.spec import ModelSpec, PersonaSpec
 from bot.settings import Settings
 
@@ -18,23 +17,12 @@ Factory = Callable[[ModelSpec, Settings], Backend]
 
 
 def _openai_compat(model: ModelSpec, settings: Settings) -> Backend:
-    from bot.backends.openai_compat import OpenAICompatBackend
+    from bot.backends.openai_compat import openai_compat_from_settings
 
     section = settings.openai if model.backend == "openai" else settings.vllm
-    key_env = model.api_key_env
-    api_key = os.environ.get(key_env) if key_env else section.api_key
-    if model.backend == "openai" and not api_key:
-        where = key_env or "OPENAI_API_KEY"
-        raise BackendAuthError(f"no API key for the OpenAI backend: set {where} in the environment or .env")
-    served = model.adapter or model.model  # vLLM serves a LoRA adapter under its own model name
-    return OpenAICompatBackend(
-        base_url=model.base_url or section.base_url,
-        api_key=api_key or "EMPTY",  # vLLM without --api-key accepts any value
-        model=served,
-        timeout_s=section.timeout_s,
-        max_retries=section.max_retries,
-        kind=model.backend,
-    )
+    # vLLM serves a LoRA adapter under its own model name.
+    return openai_compat_from_settings(section, kind=model.backend, model=model.adapter or model.model,
+                                       base_url=model.base_url, api_key_env=model.api_key_env)
 
 
 def _local(model: ModelSpec, settings: Settings) -> Backend:

@@ -3,6 +3,6 @@
 - `model_sync.ModelSync`: applies each persona's active registry version to the `BackendPool`, at
   start-up (re-registering vLLM adapters) and whenever the registry changes (hot-swap, rollback).
 """
-from bot.serving.model_sync import ModelSync, SyncResult, UnservableVersion, serving_model
+from bot.serving.model_sync import ModelSync, SyncResult, UnservableVersion, admin_endpoint, serving_model, vllm_admin
 
-__all__ = ["ModelSync", "SyncResult", "UnservableVersion", "serving_model"]
+__all__ = ["ModelSync", "SyncResult", "UnservableVersion", "admin_endpoint", "serving_model", "vllm_admin"]

@@ -74,6 +74,13 @@ def vllm_admin(base_url: str, api_key: str | None) -> AdapterAdmin:
     return VLLMAdmin(base_url, api_key)
 
 
+def admin_endpoint(model: ModelSpec, settings) -> tuple[str, str | None]:
+    """(base URL, API key) of the vLLM server that serves `model`."""
+    section = settings.vllm
+    api_key = os.environ.get(model.api_key_env) if model.api_key_env else section.api_key
+    return model.base_url or section.base_url, api_key
+
+
 def serving_model(persona: PersonaSpec, version: ModelVersion) -> ModelSpec:
     """The model spec that serves `version` for `persona` (raises UnservableVersion)."""
     spec = persona.model
@@ -243,10 +250,7 @@ class ModelSync:
             await asyncio.to_thread(own.backend.unload_adapter, old)
 
     def _admin_for(self, model: ModelSpec) -> AdapterAdmin:
-        section = self._pool.settings.vllm
-        base_url = model.base_url or section.base_url
-        api_key = os.environ.get(model.api_key_env) if model.api_key_env else section.api_key
-        key = (base_url, api_key)
+        key = admin_endpoint(model, self._pool.settings)
         if key not in self._admins:
-            self._admins[key] = self._admin_factory(base_url, api_key)
+            self._admins[key] = self._admin_factory(*key)
         return self._admins[key]

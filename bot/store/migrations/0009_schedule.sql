@@ -7,7 +7,7 @@ CREATE TABLE training_runs (
     persona         TEXT NOT NULL,
     trigger         TEXT NOT NULL,              -- schedule, force, taint
     status          TEXT NOT NULL DEFAULT 'running'
-                    CHECK (status IN ('running', 'skipped', 'promoted', 'rejected', 'failed', 'interrupted')),
+                    CHECK (status IN ('running', 'skipped', 'promoted', 'awaiting', 'rejected', 'failed', 'interrupted')),
     reason          TEXT,                       -- one line: why it skipped, failed, or what it promoted
     data_cutoff     TEXT NOT NULL,              -- approved examples curated up to this time were available
     new_examples    INTEGER,
@@ -16,6 +16,8 @@ CREATE TABLE training_runs (
     pid             INTEGER,
     started_at      TEXT NOT NULL,
     finished_at     TEXT,
-    report          TEXT                        -- JSON: gate report, step timings
+    report          TEXT,                       -- JSON: gate report, step timings
+    notice          TEXT,                       -- the message for the persona's admin channel
+    notified_at     TEXT                        -- when it was posted (NULL: not yet)
 );
 CREATE INDEX training_runs_persona ON training_runs(persona, id);

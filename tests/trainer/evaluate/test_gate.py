@@ -1,7 +1,7 @@
 """The gate: held-out loss against the active version and the base model, and behaviour probes."""
 from bot.store import registry
 from trainer.evaluate import evaluate_version, gate_passed, load_probes
-from tests.trainer.evaluate.conftest import Backends, Losses, good_tim, leaky_tim
+from tests.trainer.evaluate.stand_ins import Backends, Losses, good_tim, leaky_tim
 
 
 async def test_rejects_label_leaking_candidate_and_accepts_a_good_one(db, settings, personas, make_version):

@@ -32,8 +32,8 @@ from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutio
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 
+from bot.persona.schedule import cron_trigger
 from bot.persona.spec import PersonaSpec
 from bot.settings import Settings
 from trainer.schedule.pipeline import Notifier, RunContext, RunOutcome, Steps, log_notifier, run_pipeline
@@ -47,8 +47,11 @@ def job_store_url(data_dir: Path) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'scheduler.db'}"
 
 
-async def scheduled_job(daemon: "TrainerDaemon", persona: str) -> RunOutcome | None:
-    """What a stored job runs: the pipeline of `persona`, in the daemon that fired it."""
+async def scheduled_job(persona: str, *, daemon: "TrainerDaemon | None" = None) -> RunOutcome:
+    """What a stored job runs: the pipeline of `persona`, in the daemon that fired it (the executor
+    passes `daemon`; the stored job itself holds only the persona's name)."""
+    if daemon is None:
+        raise RuntimeError("scheduled_job runs inside TrainerDaemon, which passes itself as `daemon`")
     return await daemon.run_now(persona, "schedule")
 
 
@@ -62,7 +65,7 @@ class _PipelineExecutor(BaseExecutor):
         self._tasks: set[asyncio.Task] = set()
 
     def _do_submit_job(self, job, run_times):
-        task = self._loop.create_task(job.func(self._daemon, *job.args, **job.kwargs))
+        task = self._loop.create_task(job.func(*job.args, daemon=self._daemon, **job.kwargs))
         self._tasks.add(task)
 
         def done(t: asyncio.Task) -> None:
@@ -143,7 +146,7 @@ class TrainerDaemon:
                 job.remove()
                 changes[job.id[len(JOB_PREFIX):]] = "removed"
         for name, persona in wanted.items():
-            trigger = CronTrigger.from_crontab(persona.schedule.cron, timezone=timezone.utc)
+            trigger = cron_trigger(persona.schedule.cron)
             job = scheduler.get_job(JOB_PREFIX + name)
             if job is not None and str(job.trigger) == str(trigger) and job.misfire_grace_time == persona.schedule.misfire_grace_s:
                 changes[name] = "kept"   # keeps its stored next run time: a missed one still runs

@@ -121,6 +121,10 @@ class TrainerDaemon:
 
     async def stop(self) -> None:
         if self._scheduler is not None:
+            # A wake-up already queued on the loop would still process jobs after shutdown (and
+            # advance their stored next run time); paused, it returns at once. Let it drain first.
+            self._scheduler.pause()
+            await asyncio.sleep(0)
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         for task in list(self._background_tasks):

@@ -93,9 +93,9 @@ async def on_forget(db: aiosqlite.Connection, user_id: str) -> None:
         return
     when = utcnow()[:10]
     await mark_stale(db, [r.id for r in refs], STALE_REASON.format(when=when))
-    by_label = {label: ref for ref in refs for label in _labels(ref)}
+    by_label = {(ref.persona, label): ref for ref in refs for label in _labels(ref)}
     for version in await models_trained_on(db, refs):
-        ref = by_label.get(version.dataset_version or "")
+        ref = by_label.get((version.persona, version.dataset_version or ""))
         if version.tainted or ref is None:
             continue
         await registry.mark_tainted(db, version.name, TAINT_REASON.format(dataset=ref.version, persona=ref.persona, when=when))

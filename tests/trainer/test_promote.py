@@ -198,3 +198,43 @@ async def test_rollback_skips_tainted_versions(db, settings, personas):
     assert (await rollback(db, settings, tim, to=v2, force=True)).version == v2
     with pytest.raises(PromotionError, match="already active"):
         await rollback(db, settings, tim, to=v2)
+
+
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from bot.cli.main import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_model_cli(settings):
+    import asyncio
+    import json
+
+    from bot.store import open_db
+
+    async def in_db(fn):
+        async with open_db(settings.core.db_path) as db:
+            return await fn(db)
+
+    async def two(db):
+        return await candidate(db, settings), await candidate(db, settings, passed=False)
+
+    v1, v2 = asyncio.run(in_db(two))
+    r = cli("model", "promote", "--persona", "tim", "--json", "--no-wait")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"persona": "tim", "active": v1, "previous": None, "unload_pending": None}
+    r = cli("model", "promote", "--persona", "tim", "--version", v2)
+    assert r.exit_code == 1 and "has not passed the evaluation gate" in r.stderr and "Traceback" not in r.output
+    r = cli("model", "promote", "--persona", "tim", "--version", "2", "--force", "--no-wait")
+    assert r.exit_code == 0 and f"promoted to {v2} (was {v1})" in r.stdout
+    asyncio.run(in_db(lambda db: registry.mark_tainted(db, v1, "member forgotten")))
+    r = cli("model", "list", "--persona", "tim", "--json")
+    rows = {row["name"]: row for row in json.loads(r.stdout)["versions"]}
+    assert rows[v2]["status"] == "active" and rows[v1]["tainted"] and rows[v1]["gate"]["passed"]
+    assert "tainted" in cli("model", "list").stdout
+    r = cli("model", "rollback", "--persona", "tim", "--no-wait")
+    assert r.exit_code == 0 and "rolled back to its spec model" in r.stdout   # v1 is tainted: skipped
+    r = cli("model", "rollback", "--persona", "tim")
+    assert r.exit_code == 1 and "no active version to roll back from" in r.stderr

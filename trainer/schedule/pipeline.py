@@ -201,8 +201,11 @@ async def _synthesize(ctx: RunContext, persona: PersonaSpec, count: int) -> int:
 
 async def _build(ctx: RunContext, persona: PersonaSpec) -> BuiltDataset:
     from trainer.dataset.build import build_dataset
+    from trainer.dataset.tokens import load_tokenizer
 
-    result = await build_dataset(ctx.db, persona=persona, data_dir=ctx.settings.core.data_dir)
+    # Token counts with the persona's own tokenizer when it is available offline, else an estimate.
+    tokenizer = load_tokenizer(persona.model.model, models_dir=ctx.settings.core.models_dir)
+    result = await build_dataset(ctx.db, persona=persona, data_dir=ctx.settings.core.data_dir, tokenizer=tokenizer)
     return BuiltDataset(Path(result.folder).name, Path(result.folder))
 
 

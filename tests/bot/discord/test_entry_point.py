@@ -31,12 +31,14 @@ async def test_serve_discord_connects_to_the_configured_server(settings, monkeyp
         await fake.stop()
 
 
-def test_run_without_token_needs_the_terminal_chat(settings, monkeypatch):
-    import sys
-
+def test_run_without_token_opens_the_terminal_chat(settings, monkeypatch):
+    from bot.cli import chat as chat_module
     from bot.cli import run as run_module
 
-    monkeypatch.setitem(sys.modules, "bot.cli.chat", None)     # as on a build without the terminal chat
+    calls = []
+    monkeypatch.setattr(chat_module, "run_terminal_chat", lambda s, name: calls.append((s, name)) or 3)
     ctx = typer.Context(click.Command("run"), obj=settings)
-    with pytest.raises(typer.Exit):
+    with pytest.raises(typer.Exit) as exit_info:
         run_module.run(ctx, persona=None)
+    assert calls == [(settings, "tim")]
+    assert exit_info.value.exit_code == 3       # the chat's exit code is the command's

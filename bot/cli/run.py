@@ -43,6 +43,7 @@ async def serve_discord(settings, *, bot_options: dict | None = None) -> None:
     from bot.discord_bot import PersonaBot, apply_endpoints
     from bot.engine import ChatEngine
     from bot.persona import PersonaError, load_personas
+    from bot.serving.model_sync import ModelSync
     from bot.store import open_db
 
     apply_endpoints(settings.discord)
@@ -53,10 +54,13 @@ async def serve_discord(settings, *, bot_options: dict | None = None) -> None:
     labels = [label for p in personas.values() for label in p.labels]
     async with open_db(settings.core.db_path) as db:
         pool = BackendPool(settings)
+        sync = ModelSync(db, pool, personas)
         try:
             engine = ChatEngine(pool.for_persona, other_persona_labels=labels)
+            # Serve each persona's active registry version (and re-register vLLM adapters) before connecting.
+            await sync.start()
             async with PersonaBot(settings=settings, db=db, pool=pool, engine=engine, personas=personas,
-                                  **(bot_options or {})) as bot:
+                                  model_sync=sync, **(bot_options or {})) as bot:
                 try:
                     await bot.start(settings.discord.token)
                 except discord.LoginFailure:
@@ -64,6 +68,7 @@ async def serve_discord(settings, *, bot_options: dict | None = None) -> None:
                 except discord.PrivilegedIntentsRequired:
                     raise fail("Enable the Message Content intent: Developer Portal → Bot → Privileged Gateway Intents.")
         finally:
+            await sync.aclose()
             await pool.aclose()
 
 

@@ -42,6 +42,11 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
             except Exception as exc:  # report any backend failure by type, never crash the command
                 model, state = _configured(bot, spec), f"❌ {type(exc).__name__}"
             lines.append(f"• **{spec.display_name}** (`{spec.name}`): model `{model}`: {state}")
+            if bot.model_sync is not None:
+                routed = bot.model_sync.state().get(spec.name, {})
+                version = routed.get("version") or "the spec's model (no active version)"
+                lines.append(f"  active version: `{version}`" + (f" ⚠️ newer version not applied: {routed['error'][:150]}"
+                                                                if routed.get("error") else ""))
         gate, conv = bot.gate, bot.conversations
         lines += [
             "**Queue**",

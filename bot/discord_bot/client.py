@@ -8,6 +8,7 @@ in `setup_hook`: to DISCORD_DEV_GUILD when set (instant), else globally.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Awaitable, Callable, Sequence
 
@@ -63,7 +64,8 @@ class PersonaBot(commands.Bot):
         pool: BackendPool,
         engine: ChatEngine,
         personas: dict[str, PersonaSpec],
-        forget_hooks: Sequence[ForgetHook] = (),
+        forget_hooks: Sequence[ForgetHook] | None = None,
+        model_sync=None,
         **options,
     ):
         if not personas:
@@ -79,7 +81,9 @@ class PersonaBot(commands.Bot):
         self.pool = pool
         self.engine = engine
         self.personas = dict(personas)
-        self.forget_hooks = list(forget_hooks)
+        self.forget_hooks = forget_hooks          # None: bot.store.privacy.DEFAULT_HOOKS (trainer propagation)
+        self.model_sync = model_sync              # bot.serving.model_sync.ModelSync, when the entry point made one
+        self._background: list[asyncio.Task] = []
         default = settings.core.default_persona
         if default not in self.personas:
             default = sorted(self.personas)[0]
@@ -115,6 +119,32 @@ class PersonaBot(commands.Bot):
             await self.add_cog(cog)
         self.add_view(ConsentView(self))
         await self.sync_commands()
+        if self.model_sync is not None:
+            # Promotions made by `personabot trainer` (another process) reach serving through the registry.
+            self._background.append(asyncio.create_task(self.model_sync.run(), name="model-sync"))
+        self._background.append(asyncio.create_task(self._post_training_notices(), name="training-notices"))
+
+    async def _post_training_notices(self, interval_s: float = 30.0) -> None:
+        """Post scheduled-training results to each persona's admin channel, when it has one."""
+        from bot.serving.run_notices import RunNotices
+
+        async def notify(persona_name: str, text: str) -> None:
+            spec = self.personas.get(persona_name)
+            channel_id = spec.schedule.admin_channel_id if spec else None
+            if not channel_id:
+                log.info("training result for %s (no admin channel set): %s", persona_name, text)
+                return
+            channel = self.get_channel(channel_id) or await self.fetch_channel(channel_id)
+            await channel.send(text[:2000])
+
+        notices = RunNotices(self.db, notify)
+        await self.wait_until_ready()
+        while True:
+            try:
+                await notices.poll()
+            except Exception:  # a missing table or channel must not stop the bot
+                log.exception("posting training notices failed")
+            await asyncio.sleep(interval_s)
 
     async def sync_commands(self) -> None:
         guild_id = self.settings.discord.dev_guild
@@ -140,5 +170,9 @@ class PersonaBot(commands.Bot):
         log.error("conversation %s: reply failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
 
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
         await self.conversations.aclose()
         await super().close()

@@ -215,6 +215,11 @@ class ModelSync:
             self._pool.set_model_override(persona.name, None)
             return None
         model = serving_model(persona, version)
+        if model.backend != "local" and persona.name in self._own_local:
+            # Leaving its own in-process model for a remote one: route through the pool again.
+            own = self._own_local.pop(persona.name)
+            self._pool.unpin(persona.name)
+            await own.backend.aclose()
         if model.backend == "vllm":
             await self._admin_for(model).load_adapter(version.name, version.adapter_path, exist_ok=True)
         elif model.backend == "local":

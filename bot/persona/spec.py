@@ -52,6 +52,14 @@ class PersonaSpec(_Strict):
     aliases: list[str] = Field(default_factory=list, description="Other labels the persona's own turns may carry (e.g. 'Tim').")
     context_budget: int = Field(1536, ge=64, description="Tokens for system prompt plus history; the reply's max_tokens come on top.")
     may_stay_silent: bool = Field(False, description="The persona may answer with nothing when silence fits.")
+    error_reply: str = Field(
+        "Sorry, I lost my train of thought for a moment. Could you ask me that again?",
+        description="Short in-character apology sent when the model backend fails.",
+    )
+    empty_reply: str = Field(
+        "Hmm, could you tell me a little more?",
+        description="Sent when the model produced nothing and the persona may not stay silent.",
+    )
     model: ModelSpec = Field(default_factory=ModelSpec)
     sampling: SamplingSpec = Field(default_factory=SamplingSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)

@@ -15,6 +15,10 @@ from typing import AsyncIterator
 
 import aiosqlite
 
+class MigrationError(RuntimeError):
+    """A migration file failed; the database is left at the last version that applied cleanly."""
+
+
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -56,7 +60,12 @@ async def migrate(db: aiosqlite.Connection, target: int | None = None) -> list[s
         if version <= have or (target is not None and version > target):
             continue
         # executescript commits first, so wrap the file and the version bump in one explicit transaction.
-        await db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        try:
+            await db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+        except Exception as exc:
+            await db.rollback()
+            raise MigrationError(f"migration {name} failed and was rolled back (database stays at version {have}): {exc}") from exc
+        have = version
         applied.append(name)
     return applied
 

@@ -83,7 +83,9 @@ async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:
 
 async def delete_user(db: aiosqlite.Connection, user_id: str) -> int:
     """Delete the member's turns and the replies to them; then drop conversations left empty."""
-    cur = await db.execute("DELETE FROM messages WHERE author_id = ?", (user_id,))
-    deleted = cur.rowcount
+    # Count first: replies go by cascade with their member turn, and SQLite doesn't count cascades.
+    async with db.execute("SELECT COUNT(*) FROM messages WHERE author_id = ?", (user_id,)) as cur:
+        (deleted,) = await cur.fetchone()
+    await db.execute("DELETE FROM messages WHERE author_id = ?", (user_id,))
     await db.execute("DELETE FROM conversations WHERE id NOT IN (SELECT DISTINCT conversation_id FROM messages)")
     return deleted

@@ -1,0 +1,128 @@
+"""`ChatEngine.respond(persona, history)` → a `ReplyStream` of cleaned text deltas.
+
+The engine builds the prompt (system prompt + history under the persona's token budget, counted
+with the backend's own tokenizer when it has one), streams from the persona's backend, cleans the
+stream (stop sequences, label leakage), and decides what an empty reply means: silence for personas
+that may stay silent, otherwise one more attempt and then the persona's `empty_reply`. A backend
+failure becomes the persona's in-character `error_reply`; the error is kept on the `Reply` for the
+caller to log (without content). It holds no per-conversation state: callers serialise turns.
+"""
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator, Callable, Sequence
+
+from bot.backends.base import Backend, BackendError, GenerationParams
+from bot.engine.cleanup import StreamCleaner
+from bot.engine.prompt import build_messages
+from bot.engine.types import Reply, Turn
+from bot.persona.spec import PersonaSpec
+
+log = logging.getLogger(__name__)
+
+BackendResolver = Callable[[PersonaSpec], Backend]
+
+# Generic labels models use when they slip into writing the member's part.
+GENERIC_USER_LABELS = ("User", "Human", "Student", "Learner", "Client", "Friend")
+
+
+def generation_params(persona: PersonaSpec, stops: list[str], seed: int | None = None) -> GenerationParams:
+    s = persona.sampling
+    return GenerationParams(
+        temperature=s.temperature,
+        top_p=s.top_p,
+        max_tokens=s.max_tokens,
+        repetition_penalty=s.repetition_penalty,
+        stop=tuple(stops),
+        seed=seed,
+    )
+
+
+class ReplyStream:
+    """Async-iterate for cleaned deltas; `reply` is complete once iteration ends."""
+
+    def __init__(self, engine: "ChatEngine", persona: PersonaSpec, history: Sequence[Turn], seed: int | None):
+        self._engine = engine
+        self._persona = persona
+        self._history = list(history)
+        self._seed = seed
+        self.reply = Reply()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._run()
+
+    async def text(self) -> str:
+        """Consume the whole stream and return the final text."""
+        async for _ in self:
+            pass
+        return self.reply.text
+
+    async def _run(self) -> AsyncIterator[str]:
+        persona, reply = self._persona, self.reply
+        backend = self._engine.backend_for(persona)
+        reply.model = backend.model_name
+        messages, reply.prompt_messages = build_messages(
+            persona.system_prompt, self._history, persona.context_budget, self._engine.counter_for(backend)
+        )
+        member_labels = [persona.user_label, *GENERIC_USER_LABELS,
+                         *{t.author_name for t in self._history if not t.from_persona}]
+        other_personas = [l for l in self._engine.other_persona_labels if l.lower() not in {x.lower() for x in persona.labels}]
+        stops = list(persona.sampling.stop)
+        attempts = 1 if persona.may_stay_silent else self._engine.empty_attempts
+        for attempt in range(attempts):
+            reply.attempts = attempt + 1
+            cleaner = StreamCleaner(own_labels=persona.labels, other_labels=[*member_labels, *other_personas], stops=stops)
+            params = generation_params(persona, [*stops, f"\n{persona.user_label}:"],
+                                       None if self._seed is None else self._seed + attempt)
+            try:
+                async for delta in backend.stream(messages, params):
+                    out = cleaner.feed(delta)
+                    if out:
+                        yield out
+                    if cleaner.done:
+                        break
+                out = cleaner.finish()
+                if out:
+                    yield out
+            except BackendError as exc:
+                # Logged by type and model only: the message may not contain member content.
+                log.warning("backend %s failed for persona %s: %s", backend.model_name, persona.name, type(exc).__name__)
+                reply.error = f"{type(exc).__name__}: {exc}"
+                apology = persona.error_reply if not cleaner.text else "\n\n" + persona.error_reply
+                reply.text = cleaner.text + apology
+                yield apology
+                return
+            reply.stopped_by = cleaner.stopped_by
+            if cleaner.text:
+                reply.text = cleaner.text
+                return
+        if persona.may_stay_silent:
+            reply.silent = True
+            reply.text = ""
+            return
+        reply.text = persona.empty_reply
+        yield persona.empty_reply
+
+
+class ChatEngine:
+    """Stateless: one engine serves every persona and conversation."""
+
+    def __init__(self, resolve_backend: BackendResolver, *, other_persona_labels: Sequence[str] = (), empty_attempts: int = 2):
+        self._resolve = resolve_backend
+        self.other_persona_labels = list(other_persona_labels)
+        self.empty_attempts = empty_attempts
+
+    def backend_for(self, persona: PersonaSpec) -> Backend:
+        return self._resolve(persona)
+
+    @staticmethod
+    def counter_for(backend: Backend):
+        """The backend's tokenizer-based counter when it has one, else None (estimate)."""
+        try:
+            probe = backend.count_tokens([{"role": "user", "content": "hi"}])
+        except Exception:  # a counter that fails is no counter; the estimate still bounds the prompt
+            return None
+        return backend.count_tokens if probe is not None else None
+
+    def respond(self, persona: PersonaSpec, history: Sequence[Turn], *, seed: int | None = None) -> ReplyStream:
+        return ReplyStream(self, persona, history, seed)

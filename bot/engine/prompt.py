@@ -1,0 +1,88 @@
+"""Prompt assembly: the persona's system prompt, then as much recent history as the budget allows.
+
+The same rendering is used for training (`trainer` imports `render_turns`), so serving and
+training see conversations formatted identically: persona turns are `assistant`, everyone else is
+`user`; in a conversation with several members each user turn is prefixed with the speaker's name
+("Ana: ..."), exactly as group-chat datasets are built; consecutive turns of one role are merged.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from bot.engine.types import Turn
+
+TokenCounter = Callable[[list[dict]], int]
+
+# ChatML-style templates spend a handful of tokens per message on role markers.
+_PER_MESSAGE_OVERHEAD = 5
+
+
+def estimate_tokens(messages: list[dict]) -> int:
+    """Tokenizer-free estimate (about 4 characters a token) for backends that can't count."""
+    return sum(_PER_MESSAGE_OVERHEAD + (len(m["content"]) + 3) // 4 for m in messages)
+
+
+def render_turns(turns: Sequence[Turn]) -> list[dict]:
+    """Turns → chat messages (without the system prompt)."""
+    humans = {t.author_id for t in turns if not t.from_persona}
+    group = len(humans) > 1
+    messages: list[dict] = []
+    for turn in turns:
+        role = "assistant" if turn.from_persona else "user"
+        content = f"{turn.author_name}: {turn.content}" if group and role == "user" else turn.content
+        if messages and messages[-1]["role"] == role:
+            # Two messages in a row from one side read as one turn to the model.
+            messages[-1]["content"] += "\n" + content
+        else:
+            messages.append({"role": role, "content": content})
+    return messages
+
+
+def build_messages(
+    system_prompt: str,
+    history: Sequence[Turn],
+    budget: int,
+    count_tokens: TokenCounter | None = None,
+) -> tuple[list[dict], int]:
+    """Messages for the model and how many history turns were kept.
+
+    Oldest turns are dropped first until system prompt + history fit in `budget` tokens, counted
+    with `count_tokens` (the model's own tokenizer) when given. The newest turn is always kept; if
+    it alone is over budget its beginning is cut, since the end of a message is what gets answered.
+    The kept history always starts with a user turn.
+    """
+    count = count_tokens or estimate_tokens
+    system = {"role": "system", "content": system_prompt}
+    turns = list(history)
+
+    # Start from a cheap estimate so the exact counter runs a few times, not once per turn.
+    keep = 0
+    spent = estimate_tokens([system])
+    for turn in reversed(turns):
+        spent += estimate_tokens([{"content": turn.content}])
+        if spent > budget * 1.5 and keep > 0:
+            break
+        keep += 1
+    kept = turns[len(turns) - keep :]
+
+    def assemble(ts: list[Turn]) -> list[dict]:
+        rendered = render_turns(ts)
+        while rendered and rendered[0]["role"] == "assistant":
+            rendered.pop(0)
+        return [system, *rendered]
+
+    messages = assemble(kept)
+    while len(kept) > 1 and count(messages) > budget:
+        kept = kept[1:]
+        messages = assemble(kept)
+
+    if len(messages) > 1 and count(messages) > budget:
+        last = messages[-1]
+        room = budget - count([system, {"role": last["role"], "content": ""}])
+        text = last["content"]
+        # Cut from the front in proportion, then tighten; tokens ≈ characters / 4 is only a start.
+        cut = max(0, len(text) - max(room, 1) * 4)
+        while cut < len(text) and count([system, {"role": last["role"], "content": text[cut:]}]) > budget:
+            cut += max(1, (len(text) - cut) // 8)
+        last["content"] = text[cut:]
+    return messages, len(kept)

@@ -133,28 +133,35 @@ async def _run(settings, writer, spec, catalog, options, export, as_json):
 
 
 def _build_backend(settings, spec, kind: str, model: str | None, base_url: str | None):
-    """The writer backend. Uses the project's backend classes; a clear error when one is missing."""
-    import os
+    """The writer backend, built by the project's backend factories.
+
+    The writer is not the persona: it gets the base model (never the persona's adapter), and the
+    OpenAI-compatible client does no retries of its own, so retries are counted and backed off by
+    `run_synth` (which shows them in the progress bar).
+    """
+    from bot.backends.base import BackendError
+    from bot.persona.spec import ModelSpec
 
     own = kind == spec.model.backend
     name = model or (spec.model.model if own else None)
     if name is None:
         raise fail(f"--model is required when --backend {kind} is not the persona's own backend ({spec.model.backend})")
+    model_spec = ModelSpec(backend=kind, model=name, base_url=base_url or (spec.model.base_url if own else None),
+                           api_key_env=spec.model.api_key_env if own else None)
     try:
         if kind in ("openai", "vllm"):
-            from bot.backends.openai_compat import OpenAICompatBackend
+            from bot.backends.openai_compat import openai_compat_from_settings
 
-            section = settings.openai if kind == "openai" else settings.vllm
-            key = os.environ.get(spec.model.api_key_env) if (own and spec.model.api_key_env) else section.api_key
-            if kind == "openai" and not key:
-                raise fail("no OpenAI API key: set OPENAI_API_KEY (or the persona's model.api_key_env)")
-            url = base_url or (spec.model.base_url if own and spec.model.base_url else section.base_url)
-            return OpenAICompatBackend(url, key or "EMPTY", name, timeout_s=section.timeout_s, max_retries=0, kind=kind)
-        from bot.backends.local import LocalBackend
+            section = (settings.openai if kind == "openai" else settings.vllm).model_copy(update={"max_retries": 0})
+            return openai_compat_from_settings(section, kind=kind, model=model_spec.model, base_url=model_spec.base_url,
+                                               api_key_env=model_spec.api_key_env)
+        from bot.backends.pool import DEFAULT_FACTORIES
 
-        return LocalBackend.from_settings(settings, name) if hasattr(LocalBackend, "from_settings") else LocalBackend(name)
+        return DEFAULT_FACTORIES[kind](model_spec, settings)
     except ImportError as exc:
-        raise fail(f"the {kind} backend is not available in this installation ({exc})")
+        raise fail(f"the {kind} backend is not available in this installation ({exc}); install personabot[local] for local models")
+    except BackendError as exc:
+        raise fail(str(exc))
 
 
 def _dry_run(spec, catalog, options, as_json: bool) -> None:

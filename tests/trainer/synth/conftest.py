@@ -70,3 +70,6 @@ def persona_copy(tmp_path: Path, name: str, extra_toml: str = "") -> Path:
         with (dest / "persona.toml").open("a", encoding="utf-8") as fh:
             fh.write("\n" + extra_toml)
     return dest
+
+
+from tests.support.openai_server import openai_server  # noqa: E402,F401  (the loopback OpenAI/vLLM server fixture)

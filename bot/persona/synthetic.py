@@ -6,9 +6,11 @@ thresholds and the optional style augmentation of user turns. Every key has a de
 without the section still validates; `trainer.synth` reads the files it points to.
 
 Silence convention (shared by training and serving): a deliberately empty persona turn is stored as
-a source message with `kind='silence'` and `text=''`, and exported as an assistant message whose
-content is `""` and which carries `"silence": true`. Generators write it in a transcript as the
-persona's label followed by `SILENCE_MARKER`. It is kept only for personas with `may_stay_silent`.
+a source message with `kind='silence'` and `text=''`, and exported as an assistant message with
+content `""` (the mark: the dataset builder and validator accept an empty assistant message only
+as deliberate silence, for personas with `may_stay_silent`; serving treats an empty reply from
+such a persona as silence too, so both sides agree). Transcript writers write it as the persona's
+label followed by `SILENCE_MARKER`; the clean-up keeps it only for personas with `may_stay_silent`.
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 
 Contract: `export_jsonl(db, persona, source_ids, path)` writes one line per source, in the order
 given: the persona's system prompt (word for word, as serving sends it), then the turns. A silent
-persona turn is written as `{"role": "assistant", "content": "", "silence": true}` — the same
-marking the dataset builder uses, so training and serving treat silence alike (see
-`bot.persona.synthetic`). Returns the number of lines written. The file is replaced atomically.
+persona turn is written as `{"role": "assistant", "content": ""}`: an empty assistant message is
+the mark of deliberate silence, exactly as the dataset builder writes it, so training and serving
+treat silence alike (see `bot.persona.synthetic`). Only cookbook keys are written, so
+`personabot dataset validate` accepts the file. Returns the number of lines written. The file is replaced atomically.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def chat_example(persona: PersonaSpec, turns: list[Turn]) -> dict:
     messages: list[dict] = [{"role": "system", "content": persona.system_prompt}]
     for t in turns:
         if t.silence:
-            messages.append({"role": ASSISTANT, "content": "", "silence": True})
+            messages.append({"role": ASSISTANT, "content": ""})
         else:
             messages.append({"role": t.role, "content": t.text})
     return {"messages": messages}

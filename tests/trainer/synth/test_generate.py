@@ -150,7 +150,7 @@ async def test_silence_is_kept_for_personas_that_may_stay_silent(db, twin, tmp_p
     assert await export_jsonl(db, twin, [source_id], out) == 1
     example = json.loads(out.read_text())
     assert example["messages"][0] == {"role": "system", "content": twin.system_prompt}
-    assert {"role": "assistant", "content": "", "silence": True} in example["messages"]
+    assert {"role": "assistant", "content": ""} in example["messages"]
     assert example["messages"][-1]["role"] == "assistant" and example["messages"][-1]["content"]
 
 

@@ -80,7 +80,10 @@ def synth(
     if backend_kind not in BACKENDS:
         raise fail(f"--backend: expected one of {', '.join(BACKENDS)} (got {backend_kind!r})")
     writer = _build_backend(settings, spec, backend_kind, model, base_url)
-    report, exported, aborted = run_async(_run(settings, writer, spec, catalog, options, export, as_json))
+    try:
+        report, exported, aborted = run_async(_run(settings, writer, spec, catalog, options, export, as_json))
+    except KeyboardInterrupt:
+        raise fail("interrupted. What finished is saved; run the same command again to continue.", 130)
     if as_json:
         data = report.as_dict()
         data["exported"] = exported

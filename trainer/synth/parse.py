@@ -90,7 +90,7 @@ class Speakers:
 
 def _name_like(labels: tuple[str, ...]) -> list[str]:
     # Aliases such as "Tim" are names and leak like names; generic words are not checked mid-line.
-    generic = {"assistant", "ai", "bot", "human", "usr", "me", "tutor", "coach", "friend"}
+    generic = {"assistant", "ai", "bot", "human", "usr", "me", "tutor", "teacher", "coach", "friend"}
     return [lbl for lbl in labels if lbl.lower() not in generic]
 
 

@@ -10,7 +10,10 @@ Files (names set by the persona's `[synthetic]` section, relative to its folder)
 - `templates/*.txt`: prompt templates. Slots: `{persona}`, `{topic}` and `{user_profile}` are
   required; `{user}` (the user's label) and `{silence}` (the silence marker) are optional. Any other
   `{name}` is an error, so a typo never reaches the model. Leading `#` lines are comments; a
-  `# tags: adversarial, child` comment limits the template to those topic tags.
+  `# tags: adversarial, child` comment limits the template to those topic tags. Lines after a line
+  `=== opening ===` are the opening of the transcript (e.g. `{user}: Hi {persona}!` and
+  `{persona}:`): they end the prompt, and the writer's reply is read as their continuation. This
+  is the completion-style technique that keeps small or base models in the transcript format.
 
 Contract: `load_catalog(persona)` raises `CatalogError` naming the file (and entry) of every problem.
 `Catalog.plan(count, seed)` returns `PlanItem`s that depend only on the files, the seed and the
@@ -52,19 +55,39 @@ class Profile:
     tags: tuple[str, ...]
 
 
+OPENING_MARKER = "=== opening ==="
+
+
 @dataclass(frozen=True)
 class Template:
     name: str                   # file stem
-    text: str                   # without the comment header
+    text: str                   # without the comment header (opening included, after OPENING_MARKER)
     tags: tuple[str, ...]
 
     @property
     def hash(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
 
-    def render(self, *, persona: str, topic: str, user_profile: str, user: str = "User") -> str:
+    def _fill(self, text: str, persona: str, topic: str, user_profile: str, user: str) -> str:
         values = {"persona": persona, "topic": topic, "user_profile": user_profile, "user": user, "silence": SILENCE_MARKER}
-        return _SLOT.sub(lambda m: values[m.group(1)], self.text)
+        return _SLOT.sub(lambda m: values[m.group(1)], text)
+
+    def _parts(self) -> tuple[str, str]:
+        lines = self.text.split("\n")
+        if OPENING_MARKER in (line.strip() for line in lines):
+            at = [line.strip() for line in lines].index(OPENING_MARKER)
+            return "\n".join(lines[:at]).strip() + "\n", "\n".join(lines[at + 1 :]).strip()
+        return self.text, ""
+
+    def render(self, *, persona: str, topic: str, user_profile: str, user: str = "User") -> str:
+        """The prompt: instructions, then the opening (if any) for the writer to continue."""
+        instructions, opening = self._parts()
+        prompt = self._fill(instructions, persona, topic, user_profile, user)
+        return prompt + ("\n" + self._fill(opening, persona, topic, user_profile, user) if opening else "")
+
+    def render_opening(self, *, persona: str, topic: str, user_profile: str, user: str = "User") -> str:
+        """The start of the transcript the writer's reply continues ('' when the template has none)."""
+        return self._fill(self._parts()[1], persona, topic, user_profile, user)
 
 
 @dataclass(frozen=True)

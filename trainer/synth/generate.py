@@ -12,6 +12,8 @@ Contract of `run_synth(db, backend, persona, catalog, options)`:
   `SynthAborted`; everything finished before that is already committed.
 - Transcripts are cleaned in plan order (not completion order), so near-duplicate decisions and
   hence the output do not depend on which request happened to finish first.
+- A template's opening (see `catalog`) is prepended to the writer's reply before clean-up, and the
+  stored transcript includes it.
 - Kept conversations get the persona's style augmentation (user turns only) and are stored as
   sources of kind `synthetic` with full provenance (see `store.py`).
 - Progress is reported through `on_event(event, report)`; the core never prints.
@@ -119,6 +121,20 @@ def item_params(persona: PersonaSpec, options: RunOptions, item: PlanItem) -> Ge
     )
 
 
+def item_opening(persona: PersonaSpec, item: PlanItem) -> str:
+    return item.template.render_opening(persona=persona.display_name, topic=item.topic.text,
+                                        user_profile=item.profile.text, user=persona.user_label)
+
+
+def continue_opening(opening: str, reply: str) -> str:
+    """The transcript: the template's opening continued by the writer's reply."""
+    if not opening:
+        return reply
+    if opening[-1].isspace() or reply[:1].isspace():
+        return opening + reply
+    return opening + " " + reply
+
+
 def item_messages(persona: PersonaSpec, item: PlanItem) -> list[dict]:
     prompt = item.template.render(persona=persona.display_name, topic=item.topic.text,
                                   user_profile=item.profile.text, user=persona.user_label)
@@ -184,7 +200,7 @@ async def run_synth(db: aiosqlite.Connection, backend: Backend, persona: Persona
             attempt = 0
             while True:
                 try:
-                    raw = "".join([delta async for delta in backend.stream(messages, params)])
+                    reply = "".join([delta async for delta in backend.stream(messages, params)])
                     break
                 except BackendError as exc:
                     if not exc.retryable:
@@ -195,7 +211,8 @@ async def run_synth(db: aiosqlite.Connection, backend: Backend, persona: Persona
                     emit("retry", report)
                     await asyncio.sleep(backoff_s * (2 ** attempt) * (1 + 0.25 * jitter.random()))
                     attempt += 1
-        prompt_tokens, completion_tokens, estimated = _count(backend, messages, raw)
+        prompt_tokens, completion_tokens, estimated = _count(backend, messages, reply)
+        raw = continue_opening(item_opening(persona, item), reply)
         sampling = {k: v for k, v in asdict(params).items() if k != "stop"}
         provenance = {"run_seed": options.seed, "backend": backend.kind, "model": backend.model_name, "sampling": sampling}
         row_id = await store.insert_generated(db, persona.name, item, provenance, raw, attempts=attempt + 1,

@@ -88,3 +88,16 @@ def test_typo_rate_is_respected_and_urls_numbers_survive():
     assert 0.12 * len(words) < changed < 0.28 * len(words)
     assert "https://example.org/a.b" in rough.split() and rough.endswith(" 3.14")
     assert augment_text(text, style, random.Random(1)) == rough
+
+
+def test_template_opening_ends_the_prompt_and_starts_the_transcript(tmp_path):
+    folder = persona_copy(tmp_path, "tim")
+    for t in (folder / "templates").glob("*.txt"):
+        t.unlink()
+    (folder / "templates" / "open.txt").write_text(
+        "# tags: general, child, adult, adversarial\nChat about {topic} with {user_profile}.\n=== opening ===\n{user}: Hi {persona}!\n{persona}:\n")
+    persona = load_persona(folder)
+    (template,) = load_catalog(persona).templates
+    kwargs = dict(persona="TIM", topic="rain", user_profile="a child", user="User")
+    assert template.render(**kwargs) == "Chat about rain with a child.\n\nUser: Hi TIM!\nTIM:"
+    assert template.render_opening(**kwargs) == "User: Hi TIM!\nTIM:"

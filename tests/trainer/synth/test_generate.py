@@ -159,3 +159,24 @@ async def test_non_retryable_error_stops_the_run_with_a_clear_message(db, tim):
     backend = ScriptedBackend(fail_after=0)
     with pytest.raises(SynthAborted, match="refused the request.*BackendAuthError"):
         await run_synth(db, backend, tim, catalog, RunOptions(count=2, seed=1, **FAST))
+
+
+async def test_the_writer_continues_a_template_opening(db, tmp_path):
+    from bot.persona import load_persona
+
+    from .conftest import persona_copy
+
+    folder = persona_copy(tmp_path, "tim")
+    for t in (folder / "templates").glob("*.txt"):
+        t.unlink()
+    (folder / "templates" / "open.txt").write_text("About {topic}; the user is {user_profile}.\n=== opening ===\n{user}: Hi {persona}!\n{persona}:\n")
+    tim = load_persona(folder)
+    catalog = load_catalog(tim)
+    plan = catalog.plan(1, seed=4)
+    backend = ScriptedBackend({plan[0].seed: "Hello! What shall we learn?\nUser: fractions\nTIM: Great, let us start with halves."})
+    report = await run_synth(db, backend, tim, catalog, RunOptions(count=1, seed=4, **FAST))
+    assert report.clean.kept == 1
+    (source_id,) = await kept_sources(db, "tim", [plan[0].key])
+    turns = await source_turns(db, source_id)
+    assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert turns[1].text == "Hello! What shall we learn?"

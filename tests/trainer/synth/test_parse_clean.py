@@ -92,7 +92,8 @@ def test_near_duplicates_across_remembered_conversations():
     second = Cleaner(SPEAKERS)
     second.remember(kept.turns)
     assert second.clean(base.replace("Yes, heat", "Yes: heat")).reason == "near_duplicate"
-    assert second.clean(base.replace("a hard knock", "a knock")).reason == "near_duplicate"
+    # One word fewer (Jaccard ~0.98 over word 3-shingles): MinHash, not exact matching, catches it.
+    assert second.clean(base.replace(" regions again.", " regions.")).reason == "near_duplicate"
 
 
 def test_ordinary_text_is_not_flagged():

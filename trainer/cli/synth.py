@@ -12,9 +12,6 @@ import typer
 
 from bot.cli.common import JSON_OPTION, console, err_console, fail, load_persona_or_exit, print_json, run_async, settings_from
 
-BACKENDS = ("openai", "vllm", "local")
-
-
 def synth(
     ctx: typer.Context,
     persona: str = typer.Option(..., "--persona", "-p", help="Persona folder name (e.g. tim). Its \\[synthetic] section and data files drive the run."),
@@ -40,8 +37,7 @@ def synth(
 
     Kept conversations are stored with their provenance (template hash, topic, profile, model, sampling, seed) and `personabot dataset build` picks them up. Interrupt at any time: the same command continues where it stopped.
     """
-    from bot.persona import list_persona_names, load_persona
-    from trainer.synth import CatalogError, RunOptions, load_catalog
+    from trainer.synth import CatalogError, RunOptions, WriterError, build_writer, load_catalog, other_persona_names
 
     settings = settings_from(ctx)
     spec = load_persona_or_exit(ctx, persona)
@@ -54,16 +50,7 @@ def synth(
     if unknown:
         raise fail(f"--tags: unknown tag(s) {', '.join(unknown)}; expected general, child, adult, adversarial")
 
-    others: list[str] = []
-    folder = settings.core.resolved_personas_dir()
-    for name in list_persona_names(folder):
-        if name == spec.name:
-            continue
-        try:
-            other = load_persona(folder / name)
-        except Exception:                    # an invalid neighbour must not block this persona
-            continue
-        others += [other.display_name, *other.aliases]
+    others = other_persona_names(settings, spec)
     options = RunOptions(
         count=count, seed=seed, concurrency=concurrency, max_retries=max_retries, temperature=temperature,
         max_tokens=max_tokens, tags=tag_filter, other_personas=tuple(others), price_in_per_mtok=price_in,
@@ -76,10 +63,10 @@ def synth(
             raise fail(str(exc))
         return
 
-    backend_kind = backend or spec.model.backend
-    if backend_kind not in BACKENDS:
-        raise fail(f"--backend: expected one of {', '.join(BACKENDS)} (got {backend_kind!r})")
-    writer = _build_backend(settings, spec, backend_kind, model, base_url)
+    try:
+        writer = build_writer(settings, spec, backend, model, base_url)
+    except WriterError as exc:
+        raise fail(str(exc))
     try:
         report, exported, aborted = run_async(_run(settings, writer, spec, catalog, options, export, as_json))
     except KeyboardInterrupt:
@@ -133,38 +120,6 @@ async def _run(settings, writer, spec, catalog, options, export, as_json):
             ids = await kept_sources(db, spec.name, [item.key for item in plan])
             exported = await export_jsonl(db, spec, ids, export)
     return report, exported, aborted
-
-
-def _build_backend(settings, spec, kind: str, model: str | None, base_url: str | None):
-    """The writer backend, built by the project's backend factories.
-
-    The writer is not the persona: it gets the base model (never the persona's adapter), and the
-    OpenAI-compatible client does no retries of its own, so retries are counted and backed off by
-    `run_synth` (which shows them in the progress bar).
-    """
-    from bot.backends.base import BackendError
-    from bot.persona.spec import ModelSpec
-
-    own = kind == spec.model.backend
-    name = model or (spec.model.model if own else None)
-    if name is None:
-        raise fail(f"--model is required when --backend {kind} is not the persona's own backend ({spec.model.backend})")
-    model_spec = ModelSpec(backend=kind, model=name, base_url=base_url or (spec.model.base_url if own else None),
-                           api_key_env=spec.model.api_key_env if own else None)
-    try:
-        if kind in ("openai", "vllm"):
-            from bot.backends.openai_compat import openai_compat_from_settings
-
-            section = (settings.openai if kind == "openai" else settings.vllm).model_copy(update={"max_retries": 0})
-            return openai_compat_from_settings(section, kind=kind, model=model_spec.model, base_url=model_spec.base_url,
-                                               api_key_env=model_spec.api_key_env)
-        from bot.backends.pool import DEFAULT_FACTORIES
-
-        return DEFAULT_FACTORIES[kind](model_spec, settings)
-    except ImportError as exc:
-        raise fail(f"the {kind} backend is not available in this installation ({exc}); install personabot[local] for local models")
-    except BackendError as exc:
-        raise fail(str(exc))
 
 
 def _dry_run(spec, catalog, options, as_json: bool) -> None:

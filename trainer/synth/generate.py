@@ -53,6 +53,7 @@ class SynthAborted(RuntimeError):
 class RunOptions:
     count: int
     seed: int = 0
+    start: int = 0                          # skip plan items before this index (the scheduler extends its plan)
     concurrency: int | None = None          # None: the persona's [synthetic] value
     max_retries: int | None = None
     backoff_s: float | None = None
@@ -173,7 +174,7 @@ async def run_synth(db: aiosqlite.Connection, backend: Backend, persona: Persona
     backoff_s = spec.backoff_s if options.backoff_s is None else options.backoff_s
     emit = on_event or (lambda event, report: None)
 
-    plan = catalog.plan(options.count, options.seed, options.tags or None)
+    plan = catalog.plan(options.count, options.seed, options.tags or None)[options.start :]
     report = SynthReport(persona=persona.name, seed=options.seed, planned=len(plan))
     existing = await store.load_items(db, persona.name, [it.key for it in plan])
     todo = [it for it in plan if existing.get(it.key) is None or existing[it.key].status == "generated"]

@@ -115,3 +115,33 @@ async def test_cli_explains_a_rejected_key(openai_server, settings, monkeypatch)
     assert result.exit_code == 1
     assert "refused the API key" in result.output and "run the same command again to continue" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_scheduler_entry_point_adds_new_conversations_each_time(openai_server, db, tmp_path, monkeypatch):
+    from bot.persona import load_persona
+    from bot.settings import load_settings
+    from trainer.synth import add_conversations
+
+    from .conftest import persona_copy
+    from .scripts import varied
+
+    folder = persona_copy(tmp_path, "tim")
+    toml = (folder / "persona.toml").read_text(encoding="utf-8")
+    toml = toml.replace('backend = "local"\nmodel = "smollm2-135m-instruct"',
+                        f'backend = "vllm"\nmodel = "{BASE_MODEL}"\nbase_url = "{openai_server.base_url}"')
+    (folder / "persona.toml").write_text(toml, encoding="utf-8")
+    tim = load_persona(folder)
+    monkeypatch.setenv("VLLM_API_KEY", TEST_API_KEY)
+    settings = load_settings(data_dir=tmp_path / "data", personas_dir=folder.parent)
+    seeds: list[int] = []
+
+    def reply(req):
+        seeds.append(req.json["seed"])
+        return varied(len(seeds))
+
+    openai_server.responder = reply
+    assert await add_conversations(db, settings, tim, 3) == 3
+    assert await add_conversations(db, settings, tim, 2) == 2
+    assert len(seeds) == len(set(seeds)) == 5, "each scheduled run continues the plan instead of repeating it"
+    async with db.execute("SELECT item_index FROM synth_items ORDER BY item_index") as cur:
+        assert [r[0] for r in await cur.fetchall()] == [0, 1, 2, 3, 4]

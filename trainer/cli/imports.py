@@ -44,10 +44,11 @@ def import_command(
         if role not in ("user", "assistant"):
             raise fail(f"--speaker-role {item!r}: expected LABEL=user or LABEL=assistant", 2)
         roles[label] = role
-    load_persona_or_exit(ctx, persona)
+    spec = load_persona_or_exit(ctx, persona)
     settings = settings_from(ctx)
     options = ImportOptions(owner=tuple(owner), date_order=date_order, speaker_roles=roles,
-                            prompt_column=prompt_column, response_column=response_column)
+                            prompt_column=prompt_column, response_column=response_column,
+                            allow_silence=spec.may_stay_silent)
 
     async def go():
         async with open_db(settings.core.db_path) as db:

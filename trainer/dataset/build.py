@@ -30,6 +30,10 @@ from trainer.dataset.validate import Validator, example_errors
 from trainer.dataset.windows import make_windows
 from trainer.dedup import Deduplicator
 
+# Their "participants" are role labels ("User", "TIM"), not people: pseudonymising them would turn
+# "sorry to hear that, User" into "…, Person 1". Regex PII detectors still run on their text.
+ROLE_LABELLED_KINDS = frozenset({"synthetic", "transcripts"})
+
 
 class BuildError(RuntimeError):
     """The build cannot produce a usable dataset; the message says why, in one line."""
@@ -83,8 +87,9 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
     for i, source in enumerate(sources):
         progress("reading sources", i, len(sources))
         src_threads, participants, owners = await collect.source_threads(db, source)
-        for pid in sorted(participants):
-            scrubber.add_participant(participants[pid], owner=pid in owners)
+        if source["kind"] not in ROLE_LABELLED_KINDS:
+            for pid in sorted(participants):
+                scrubber.add_participant(participants[pid], owner=pid in owners)
         threads += src_threads
         messages_read += sum(len(t.messages) for t in src_threads)
     curated_info = None

@@ -78,7 +78,8 @@ class TranscriptsImporter:
             texts.append((rel, text))
 
         speakers = self._speakers(options, [t for _, t in texts])
-        cleaner = Cleaner(speakers, min_turns=self.min_turns, allow_silence=self.allow_silence, dedup_threshold=self.dedup_threshold)
+        cleaner = Cleaner(speakers, min_turns=self.min_turns, allow_silence=self.allow_silence or options.allow_silence,
+                          dedup_threshold=self.dedup_threshold)
         recognised = 0
         for rel, text in texts:
             if not any(speakers.line_label.match(line) for line in text.splitlines()):

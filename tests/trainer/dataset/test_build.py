@@ -151,3 +151,17 @@ async def test_hf_format_and_axolotl_snippet(db, settings, tmp_path, persona):
     ds = load_from_disk(str(result.folder / "hf"))
     assert ds["train"].num_rows == result.manifest["counts"]["train_examples"]
     assert "type: chat_template" in (result.folder / "axolotl.yml").read_text()
+
+
+async def test_role_labels_of_synthetic_sources_are_not_pseudonymised(db, settings, persona):
+    """"User" in a synthetic transcript is a role, not a person: it must survive PII scrubbing."""
+    synthetic = ParseResult(owner_ids={"Twin"}, participants={"User": "User", "Twin": "Twin"}, messages=[
+        RawMessage(f"c{i}", j, None, who, who, text)
+        for i in range(4)
+        for j, (who, text) in enumerate([("User", f"my cat {i} is sick"), ("Twin", f"sorry to hear that, User {i}")])
+    ])
+    await save_source(db, persona="twin", kind="synthetic", label="gen", content_hash="roles-1", result=synthetic)
+    result = await build_dataset(db, persona=persona, data_dir=settings.core.data_dir, options=BuildOptions(val_fraction=0.25))
+    text = (result.folder / "train.jsonl").read_text() + (result.folder / "val.jsonl").read_text()
+    assert "sorry to hear that, User" in text
+    assert "Person 1" not in text

@@ -78,6 +78,10 @@ def test_silence_is_kept_only_when_allowed(tmp_path):
     assert TranscriptsImporter().parse(path, options).skipped == {"empty_turn": 1}
     result = TranscriptsImporter(allow_silence=True).parse(path, options)
     assert [(m.kind, m.text) for m in result.messages if m.sender_id == "assistant"] == [("text", "haha"), ("silence", ""), ("text", "bye!")]
+    # What `personabot import` does for a persona that may stay silent.
+    from dataclasses import replace
+    via_options = TranscriptsImporter().parse(path, replace(options, allow_silence=True))
+    assert [(m.kind, m.text) for m in via_options.messages] == [(m.kind, m.text) for m in result.messages]
 
 
 @pytest.mark.parametrize("make,message", [

@@ -100,27 +100,9 @@ def promote_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Make a version the persona's active one; the running bot hot-swaps to it without a restart."""
-    from bot.store import open_db
-    from trainer.promote import PromotionError, promote
+    from trainer.promote import promote
 
-    spec = load_persona_or_exit(ctx, persona)
-    settings = settings_from(ctx)
-
-    async def go():
-        async with open_db(settings.core.db_path) as db:
-            return await promote(db, settings, spec, version, force=force)
-
-    try:
-        result = run_async(go())
-    except PromotionError as exc:
-        raise fail(str(exc))
-    if as_json:
-        print_json({"persona": result.persona, "active": result.version, "previous": result.previous,
-                    "unload_pending": result.unload_pending})
-    else:
-        console.print(result.summary())
-    if not no_wait:
-        _wait_and_unload(settings, spec, result, grace, settings.core.db_path)
+    _switch(ctx, persona, lambda db, settings, spec: promote(db, settings, spec, version, force=force), grace, no_wait, as_json)
 
 
 @model_app.command("rollback")
@@ -134,15 +116,22 @@ def rollback_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Go back to the previous version in one command; the running bot switches without a restart."""
+    from trainer.promote import rollback
+
+    _switch(ctx, persona, lambda db, settings, spec: rollback(db, settings, spec, to, force=force), grace, no_wait, as_json)
+
+
+def _switch(ctx: typer.Context, persona: str, action, grace: float, no_wait: bool, as_json: bool) -> None:
+    """Run a promotion or rollback, report it, then unload the old vLLM adapter after the grace period."""
     from bot.store import open_db
-    from trainer.promote import PromotionError, rollback
+    from trainer.promote import PromotionError
 
     spec = load_persona_or_exit(ctx, persona)
     settings = settings_from(ctx)
 
     async def go():
         async with open_db(settings.core.db_path) as db:
-            return await rollback(db, settings, spec, to, force=force)
+            return await action(db, settings, spec)
 
     try:
         result = run_async(go())

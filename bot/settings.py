@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV_FILE = ".env"
@@ -29,6 +29,13 @@ class CoreSettings(_Section):
     log_level: str = Field("INFO", description="Python logging level.")
     consent_policy_version: str = Field("1", description="Version of the consent text members agree to; stored with each decision.")
     local_device: str = Field("auto", description="Device for the local backend: auto, cpu, cuda.")
+    # Named `models_dir_override` because `models_dir` is the property everyone reads; the
+    # environment variable is still the natural PERSONABOT_MODELS_DIR.
+    models_dir_override: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("PERSONABOT_MODELS_DIR", "models_dir_override"),
+        description="Cached/converted models (env PERSONABOT_MODELS_DIR); defaults to <data_dir>/models. Lets several checkouts share one conversion.",
+    )
 
     @property
     def db_path(self) -> Path:
@@ -36,7 +43,7 @@ class CoreSettings(_Section):
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_dir_override if self.models_dir_override is not None else self.data_dir / "models"
 
     def resolved_personas_dir(self) -> Path:
         if self.personas_dir is not None:

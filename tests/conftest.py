@@ -3,6 +3,8 @@
 - `settings`: Settings whose data directory is a fresh temporary folder.
 - `db`: an aiosqlite connection to a real, migrated SQLite file in that folder.
 - `shared_dir`: `../shared` (design data and real export samples); tests using it skip when absent.
+- from `tests/support/fixtures.py`: `tiny_llama_dir` (tiny random Llama + ChatML tokenizer, built
+  once per session) and `real_models_dir` (`data/models`, the per-machine cache of real weights).
 """
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import os
 from pathlib import Path
 
 import pytest
+
+# Fixtures every test folder may use (tiny model, real-model cache); see tests/support/fixtures.py.
+pytest_plugins = ["tests.support.fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -122,6 +122,8 @@ async def iter_source_messages(db: aiosqlite.Connection, source_id: int) -> Asyn
         "FROM source_messages WHERE source_id = ? ORDER BY conversation, seq",
         (source_id,),
     ) as cur:
+        # aiosqlite fetches `arraysize` rows per thread hop; the default of 1 makes big sources crawl.
+        cur.arraysize = 2000
         async for r in cur:
             yield bool(r["is_owner"]), RawMessage(
                 conversation=r["conversation"], seq=r["seq"],
@@ -129,3 +131,15 @@ async def iter_source_messages(db: aiosqlite.Connection, source_id: int) -> Asyn
                 sender_id=r["sender_id"], sender_name=r["sender_name"] or r["sender_id"], text=r["content"],
                 kind=r["kind"], reply_to=r["reply_to"], external_id=r["external_id"],
             )
+
+
+async def source_message_rows(db: aiosqlite.Connection, source_id: int) -> list[tuple]:
+    """All messages of a source as plain tuples, in conversation order, in one round trip:
+    (conversation, seq, ts ISO string or None, sender_id, sender_name, is_owner, kind, content).
+    The bulk path for dataset building; `iter_source_messages` is the convenient one."""
+    rows = await db.execute_fetchall(
+        "SELECT conversation, seq, ts, sender_id, sender_name, is_owner, kind, content "
+        "FROM source_messages WHERE source_id = ? ORDER BY conversation, seq",
+        (source_id,),
+    )
+    return [tuple(r) for r in rows]

@@ -54,7 +54,12 @@ class BackendPool:
             self._overrides[persona_name] = model
 
     def pin(self, persona_name: str, backend: Backend) -> None:
+        """Serve a persona from this backend whatever its spec says (tests, a persona's own local model)."""
         self._pinned[persona_name] = backend
+
+    def unpin(self, persona_name: str) -> Backend | None:
+        """Undo `pin`; returns the backend that was pinned (its owner closes it when done)."""
+        return self._pinned.pop(persona_name, None)
 
     def for_persona(self, persona: PersonaSpec) -> Backend:
         if persona.name in self._pinned:

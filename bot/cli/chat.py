@@ -33,6 +33,8 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
         return 1
     own_pool = pool is None
     pool = pool or BackendPool(settings)
+    if own_pool:
+        await _apply_active_versions(settings, pool, personas)
     engine = ChatEngine(pool.for_persona, other_persona_labels=[p.display_name for p in personas.values()])
     persona = personas[persona_name]
     history: list[Turn] = []
@@ -96,6 +98,21 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
         if own_pool:
             await pool.aclose()
     return 0
+
+
+async def _apply_active_versions(settings, pool, personas) -> None:
+    """Route personas to their promoted registry versions, as the Discord bot does at start-up."""
+    from bot.serving.model_sync import ModelSync
+    from bot.store import open_db
+
+    async with open_db(settings.core.db_path) as db:
+        sync = ModelSync(db, pool, personas)
+        try:
+            for result in await sync.start():
+                if result.error:
+                    err_console.print(f"[yellow]persona {result.persona}: keeping its spec model:[/] {result.error}")
+        finally:
+            await sync.aclose()
 
 
 def run_terminal_chat(settings, persona_name: str | None = None) -> int:

@@ -8,6 +8,7 @@ from typing import Any, Coroutine, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bot.settings import Settings
 
@@ -39,7 +40,7 @@ def print_json(data: Any) -> None:
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
     """Print a one-line error (no traceback) and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

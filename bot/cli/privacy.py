@@ -1,7 +1,7 @@
 """`personabot privacy export|forget`: a member's stored data, from the terminal.
 
 The same store functions back Discord's `/privacy export` and `/privacy forget`. Forgetting also
-runs the registered forget hooks (the trainer marks datasets stale and adapters tainted).
+runs the default forget hooks (the trainer marks datasets stale and adapters tainted).
 """
 from __future__ import annotations
 
@@ -13,15 +13,6 @@ import typer
 from bot.cli.common import console, print_json, run_async, settings_from
 
 privacy_app = typer.Typer(help="Export or delete everything stored about a member.", no_args_is_help=True)
-
-
-def forget_hooks() -> list:
-    """Forget hooks from installed parts; the trainer contributes one when it is installed."""
-    try:
-        from trainer.forget import on_forget  # optional: absent when only the bot is installed
-    except ImportError:
-        return []
-    return [on_forget]
 
 
 @privacy_app.command("export")
@@ -65,7 +56,7 @@ def forget(
 
     async def go():
         async with open_db(settings.core.db_path) as db:
-            return await forget_user(db, user, hooks=forget_hooks())
+            return await forget_user(db, user)
 
     counts = run_async(go())
     if as_json:

@@ -61,8 +61,9 @@ async def get_consent(db: aiosqlite.Connection, user_id: str) -> ConsentRecord |
 
 
 async def has_consent(db: aiosqlite.Connection, user_id: str) -> bool:
-    record = await get_consent(db, user_id)
-    return record is not None and record.status == OPTED_IN
+    # One round trip: this runs for every message the bot answers.
+    rows = await db.execute_fetchall("SELECT 1 FROM consent WHERE user_id = ? AND status = ?", (user_id, OPTED_IN))
+    return bool(rows)
 
 
 async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:

@@ -22,13 +22,13 @@ class LoggedExchange:
 
 
 async def _conversation_id(db: aiosqlite.Connection, persona: str, key: str) -> int:
-    await db.execute(
-        "INSERT INTO conversations(persona, key, started_at) VALUES (?, ?, ?) ON CONFLICT(persona, key) DO NOTHING",
+    # Upsert that always returns the id (a no-op update makes RETURNING fire on conflict too).
+    rows = await db.execute_fetchall(
+        "INSERT INTO conversations(persona, key, started_at) VALUES (?, ?, ?) "
+        "ON CONFLICT(persona, key) DO UPDATE SET key = excluded.key RETURNING id",
         (persona, key, utcnow()),
     )
-    async with db.execute("SELECT id FROM conversations WHERE persona = ? AND key = ?", (persona, key)) as cur:
-        (conversation_id,) = await cur.fetchone()
-    return conversation_id
+    return rows[0][0]
 
 
 async def log_exchange(

@@ -8,7 +8,7 @@ to mark dataset versions stale and adapters tainted).
 from __future__ import annotations
 
 import importlib
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 import aiosqlite
 
@@ -17,10 +17,26 @@ import aiosqlite
 STORES: list[str] = [
     "bot.store.feedback",
     "bot.store.exchanges",
+    "bot.store.channels",
     "bot.store.consent",
 ]
 
 ForgetHook = Callable[[aiosqlite.Connection, str], Awaitable[None]]
+
+
+async def trainer_forget_hook(db: aiosqlite.Connection, user_id: str) -> None:
+    """Mark dataset versions containing the member stale and the models trained on them tainted.
+
+    Imported when a member is forgotten, not at start-up, and skipped when the trainer isn't installed.
+    """
+    try:
+        from trainer.forget import on_forget
+    except ImportError:
+        return
+    await on_forget(db, user_id)
+
+
+DEFAULT_HOOKS: tuple[ForgetHook, ...] = (trainer_forget_hook,)
 
 
 def register(module_path: str) -> None:
@@ -38,10 +54,13 @@ async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:
     return out
 
 
-async def forget_user(db: aiosqlite.Connection, user_id: str, hooks: list[ForgetHook] | None = None) -> dict[str, int]:
-    """Delete everything stored about a member. Returns rows deleted per store."""
+async def forget_user(db: aiosqlite.Connection, user_id: str, hooks: Sequence[ForgetHook] | None = None) -> dict[str, int]:
+    """Delete everything stored about a member. Returns rows deleted per store.
+
+    `hooks` default to `DEFAULT_HOOKS` (the trainer's propagation), so every caller propagates.
+    """
     counts: dict[str, int] = {}
-    for hook in hooks or []:
+    for hook in DEFAULT_HOOKS if hooks is None else hooks:
         # Hooks run first: they need to see which rows belonged to the member before they go.
         await hook(db, user_id)
     for path in STORES:

@@ -170,3 +170,42 @@ async def record_metrics(db: aiosqlite.Connection, version_id: int, *, step: int
 async def events(db: aiosqlite.Connection, persona: str) -> list[dict]:
     async with db.execute("SELECT version, event, detail, at FROM registry_events WHERE persona = ? ORDER BY id", (persona,)) as cur:
         return [dict(r) for r in await cur.fetchall()]
+
+
+# -- additions for promotion, rollback and forget propagation (trainer/promote.py, trainer/forget.py) --
+
+
+async def deactivate(db: aiosqlite.Connection, persona: str, *, event: str = "rolled_back",
+                     detail: str | None = None) -> ModelVersion | None:
+    """Retire the persona's active version so the spec's own model answers again. Returns what was active."""
+    current = await active_version(db, persona)
+    if current is None:
+        return None
+    await db.execute("UPDATE model_versions SET status = 'retired' WHERE name = ?", (current.name,))
+    await _event(db, persona, current.name, event, detail)
+    await db.commit()
+    return await get_version(db, current.name)
+
+
+async def record_event(db: aiosqlite.Connection, persona: str, version: str | None, event: str,
+                       detail: str | None = None) -> None:
+    """Append an audit event (evaluated, rejected, unloaded, …) to the persona's registry history."""
+    await _event(db, persona, version, event, detail)
+    await db.commit()
+
+
+async def versions_trained_on(db: aiosqlite.Connection, dataset_versions: list[str]) -> list[ModelVersion]:
+    """Every model version whose dataset_version is one of these."""
+    if not dataset_versions:
+        return []
+    marks = ", ".join("?" for _ in dataset_versions)
+    async with db.execute(f"SELECT {_COLUMNS} FROM model_versions WHERE dataset_version IN ({marks}) "
+                          "ORDER BY persona, version", tuple(dataset_versions)) as cur:
+        return [_row(r) for r in await cur.fetchall()]
+
+
+async def promotion_history(db: aiosqlite.Connection, persona: str) -> list[ModelVersion]:
+    """Versions that have ever served, most recently promoted first (the rollback order)."""
+    async with db.execute(f"SELECT {_COLUMNS} FROM model_versions WHERE persona = ? AND promoted_at IS NOT NULL "
+                          "ORDER BY promoted_at DESC, version DESC", (persona,)) as cur:
+        return [_row(r) for r in await cur.fetchall()]

@@ -62,6 +62,7 @@ class ImportOptions:
     speaker_roles: dict[str, str] = field(default_factory=dict)   # transcripts: speaker label -> 'user'|'assistant'
     prompt_column: str = "prompt"               # csv
     response_column: str = "response"           # csv
+    allow_silence: bool = False                 # the persona may stay silent: keep deliberately empty replies
 
 
 class ImportFormatError(ValueError):

@@ -1,0 +1,178 @@
+"""`PersonaBot`: the `commands.Bot` subclass the entry point builds.
+
+Lifetimes: the entry point opens the database, the backend pool and the engine, passes them in and
+closes them after the bot (`async with PersonaBot(...) as bot: await bot.start(token)`). The bot owns
+only in-process state: the routing directory, the per-conversation queue and the generation gate.
+Cogs are loaded, the consent view registered (persistent across restarts) and slash commands synced
+in `setup_hook`: to DISCORD_DEV_GUILD when set (instant), else globally.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, Sequence
+
+import aiosqlite
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.backends.pool import BackendPool
+from bot.conversations.routing import Directory
+from bot.conversations.scheduling import ConversationQueue, GenerationGate
+from bot.engine import ChatEngine
+from bot.persona.spec import PersonaSpec
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ForgetHook = Callable[[aiosqlite.Connection, str], Awaitable[None]]
+
+
+class PersonaTree(app_commands.CommandTree):
+    """Answers expected command failures (a missing permission, a DM-only misuse) to the member;
+    logs anything else as an error, by type and command only."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You can't use this command here."
+            log.info("command %s refused for user %s: %s", _command_name(interaction), interaction.user.id, type(error).__name__)
+        else:
+            original = getattr(error, "original", error)
+            log.error("command %s failed: %s", _command_name(interaction), type(original).__name__,
+                      exc_info=(type(original), original, original.__traceback__))
+            text = "Something went wrong on my side; the admins can find it in the logs."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException as exc:  # the interaction may have expired; nothing more to tell
+            log.warning("could not report command error: HTTP %s", exc.status)
+
+
+def _command_name(interaction: discord.Interaction) -> str:
+    return interaction.command.qualified_name if interaction.command else "?"
+
+
+class PersonaBot(commands.Bot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: aiosqlite.Connection,
+        pool: BackendPool,
+        engine: ChatEngine,
+        personas: dict[str, PersonaSpec],
+        forget_hooks: Sequence[ForgetHook] | None = None,
+        model_sync=None,
+        **options,
+    ):
+        if not personas:
+            raise ValueError("no personas to serve: add a persona folder with a persona.toml")
+        intents = discord.Intents.default()
+        intents.message_content = True   # privileged: enable it for the application (see docs_discord_setup.md)
+        # A persona's words must never ping anyone: models can write @everyone or <@id>.
+        options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=PersonaTree,
+                         help_command=None, **options)
+        self.settings = settings
+        self.db = db
+        self.pool = pool
+        self.engine = engine
+        self.personas = dict(personas)
+        self.forget_hooks = forget_hooks          # None: bot.store.privacy.DEFAULT_HOOKS (trainer propagation)
+        self.model_sync = model_sync              # bot.serving.model_sync.ModelSync, when the entry point made one
+        self._background: list[asyncio.Task] = []
+        default = settings.core.default_persona
+        if default not in self.personas:
+            default = sorted(self.personas)[0]
+            log.warning("default persona %r not found; using %r", settings.core.default_persona, default)
+        self.default_persona = default
+        self.directory = Directory(default, dms_enabled=settings.discord.dms_enabled)
+        self.gate = GenerationGate(settings.discord.max_concurrent_generations, settings.discord.max_queue)
+        self.conversations: ConversationQueue = ConversationQueue(self._dispatch_batch, on_error=self._conversation_failed)
+        self._batch_handler = None
+        # discord.py logs whole gateway events and request bodies at DEBUG, and aiosqlite every
+        # statement with its parameters: both carry members' messages, which must never reach the
+        # application logs of members who have not opted in, whatever the root log level.
+        for name in ("discord", "aiosqlite"):
+            library_log = logging.getLogger(name)
+            if library_log.level < logging.INFO:  # NOTSET would inherit DEBUG from the root
+                library_log.setLevel(logging.INFO)
+
+    def persona(self, name: str | None) -> PersonaSpec:
+        """A persona by name, falling back to the default (a binding may outlive its persona)."""
+        return self.personas.get(name or "") or self.personas[self.default_persona]
+
+    async def setup_hook(self) -> None:
+        from bot.discord_bot._admin_cog import AdminCog
+        from bot.discord_bot._chat_cog import ChatCog
+        from bot.discord_bot._consent_cog import ConsentCog, ConsentView
+        from bot.discord_bot._persona_cog import PersonaCog
+        from bot.discord_bot._privacy_cog import PrivacyCog
+
+        await self.directory.load(self.db)
+        chat = ChatCog(self)
+        self._batch_handler = chat.answer_batch
+        for cog in (chat, PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
+            await self.add_cog(cog)
+        self.add_view(ConsentView(self))
+        await self.sync_commands()
+        if self.model_sync is not None:
+            # Promotions made by `personabot trainer` (another process) reach serving through the registry.
+            self._background.append(asyncio.create_task(self.model_sync.run(), name="model-sync"))
+        self._background.append(asyncio.create_task(self._post_training_notices(), name="training-notices"))
+
+    async def _post_training_notices(self, interval_s: float = 30.0) -> None:
+        """Post scheduled-training results to each persona's admin channel, when it has one."""
+        from bot.serving.run_notices import RunNotices
+
+        async def notify(persona_name: str, text: str) -> None:
+            spec = self.personas.get(persona_name)
+            channel_id = spec.schedule.admin_channel_id if spec else None
+            if not channel_id:
+                log.info("training result for %s (no admin channel set): %s", persona_name, text)
+                return
+            channel = self.get_channel(channel_id) or await self.fetch_channel(channel_id)
+            await channel.send(text[:2000])
+
+        notices = RunNotices(self.db, notify)
+        await self.wait_until_ready()
+        while True:
+            try:
+                await notices.poll()
+            except Exception:  # a missing table or channel must not stop the bot
+                log.exception("posting training notices failed")
+            await asyncio.sleep(interval_s)
+
+    async def sync_commands(self) -> None:
+        guild_id = self.settings.discord.dev_guild
+        if guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d slash commands globally (may take up to an hour to appear)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: messages are handled by the chat cog's listener only."""
+
+    async def _dispatch_batch(self, key, batch) -> None:
+        await self._batch_handler(key, batch)
+
+    def _conversation_failed(self, key, exc: BaseException) -> None:
+        log.error("conversation %s: reply failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        await self.conversations.aclose()
+        await super().close()

@@ -1,0 +1,176 @@
+"""Offline PII scrubbing: consistent pseudonyms for participants, typed redaction for the rest.
+
+Contract: `Scrubber.scrub(text)` returns the text with
+- participants' names and handles (from the exports' metadata, never guessed) replaced by stable
+  pseudonyms: the owner becomes the persona's display name, everyone else "Person N" (the same
+  person gets the same pseudonym everywhere in one dataset, so conversations stay coherent);
+- @handles replaced by stable "@userN" pseudonyms;
+- emails, URLs, IBANs (mod-97 checked), card numbers (Luhn checked), IP addresses and phone
+  numbers (international +/00 forms and common national forms) replaced by [EMAIL], [URL], [IBAN],
+  [CARD], [IP], [PHONE].
+`counts` tallies each type. Nothing here makes a network call or loads a model (NER would be an
+optional extra detector; the regex/checksum baseline is what runs by default).
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_EMAIL = r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,})"
+_URL = r"(?P<url>\b(?:https?://|www\.)[^\s<>\"']+)"
+_IBAN = r"(?P<iban>\b[A-Z]{2}\d{2}(?:[ \u00a0]?[A-Z0-9]){11,30}\b)"
+_CARD = r"(?P<card>(?<![\d.])\d(?:[ \u00a0-]?\d){12,18}(?!\d|\.\d))"
+_IPV4 = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IP = (r"(?P<ip>(?<![\d.])(?:" + _IPV4 + r"\.){3}" + _IPV4 + r"(?![\d.])"
+       r"|\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){2,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?![\w:]))")
+_SEP = r"[ \u00a0\-./]"
+_PHONE = (r"(?P<phone>(?<![\w+])(?:\+|00)[1-9]\d{0,3}" + _SEP + r"?(?:\(\d{1,4}\)" + _SEP + r"?)?(?:\d" + _SEP + r"?){5,13}\d(?!\w)"
+          r"|(?<![\w(])\(\d{3}\)[ \u00a0]?\d{3}[ \u00a0.-]\d{4}(?!\w)"
+          r"|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])"
+          r"|(?<![\w.])0\d{2,4}[ \u00a0/-]?\d{5,8}(?![\w.]))")
+_HANDLE = r"(?P<handle>(?<![\w@.])@[A-Za-z0-9_][A-Za-z0-9_.]{1,30}[A-Za-z0-9_])"
+_DETECTORS = re.compile("|".join((_EMAIL, _URL, _IBAN, _CARD, _IP, _PHONE, _HANDLE)))
+# Most chat lines contain none of these characters; skipping them keeps scrubbing cheap.
+_MAYBE = re.compile(r"[\d@]|http|www\.")
+_PHONE_ONLY = re.compile(_PHONE)
+_WORDS = re.compile(r"\w+")
+
+TYPES = ("email", "url", "iban", "card", "ip", "phone", "handle", "name")
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(candidate: str) -> bool:
+    s = candidate.replace(" ", "").replace("\u00a0", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _name_parts(name: str) -> list[str]:
+    """Distinctive parts of a display name: capitalised words of 3+ letters ("Anna" of "Anna Berg")."""
+    return [w for w in re.findall(r"[^\W\d_]{3,}", name) if w[0].isupper()]
+
+
+class Scrubber:
+    """One per dataset build, so pseudonyms are consistent across all of its sources."""
+
+    def __init__(self, owner_pseudonym: str = "Assistant"):
+        self.owner_pseudonym = owner_pseudonym
+        self.counts: Counter = Counter()
+        self._pseudonyms: dict[str, str] = {}      # casefolded full name -> pseudonym
+        self._parts: dict[str, str] = {}           # exact name part -> pseudonym
+        self._handles: dict[str, str] = {}
+        self._names_rx: re.Pattern | None = None
+        self._parts_rx: re.Pattern | None = None
+        self._first_words: frozenset[str] = frozenset()   # casefolded first word of every name/part: a cheap prefilter
+        self._dirty = False
+
+    # -- participants -------------------------------------------------------------------------
+    def add_participant(self, name: str, *, owner: bool = False, handle: str | None = None) -> str:
+        """Register a participant's display name (and handle); returns the pseudonym used for them."""
+        name = (name or "").strip()
+        key = name.casefold()
+        if not name:
+            return self.owner_pseudonym if owner else "Person"
+        if key not in self._pseudonyms:
+            self._pseudonyms[key] = self.owner_pseudonym if owner else f"Person {sum(1 for v in self._pseudonyms.values() if v != self.owner_pseudonym) + 1}"
+            for part in _name_parts(name):
+                self._parts.setdefault(part, self._pseudonyms[key])
+            self._dirty = True
+        if handle:
+            self._handle(handle.lstrip("@"))
+        return self._pseudonyms[key]
+
+    def pseudonym(self, name: str) -> str:
+        return self._pseudonyms.get((name or "").strip().casefold()) or self.add_participant(name)
+
+    def _handle(self, handle: str) -> str:
+        key = handle.casefold()
+        if key not in self._handles:
+            self._handles[key] = f"@user{len(self._handles) + 1}"
+        return self._handles[key]
+
+    def _compile(self) -> None:
+        names = sorted((n for n in self._pseudonyms if len(n) >= 2), key=len, reverse=True)
+        self._names_rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, names)) + r")(?!\w)", re.IGNORECASE) if names else None
+        parts = sorted((p for p in self._parts if p.casefold() not in self._pseudonyms), key=len, reverse=True)
+        self._parts_rx = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, parts)) + r")(?!\w)") if parts else None
+        firsts = set()
+        for n in [*names, *parts]:
+            words = _WORDS.findall(n.casefold())
+            if words:
+                firsts.add(words[0])
+            else:
+                firsts.add("")           # a name without word characters: always run the regex
+        self._first_words = frozenset(firsts)
+        self._dirty = False
+
+    # -- scrubbing ----------------------------------------------------------------------------
+    def _detected(self, m: re.Match) -> str:
+        kind = m.lastgroup
+        value = m.group(0)
+        if kind == "card":
+            digits = re.sub(r"\D", "", value)
+            if not luhn_ok(digits):
+                if _PHONE_ONLY.fullmatch(value):
+                    kind = "phone"
+                else:
+                    return value
+        elif kind == "iban":
+            while not iban_ok(value):
+                if " " not in value.strip():
+                    return m.group(0)
+                value = value.rsplit(" ", 1)[0]
+            self.counts["iban"] += 1
+            return "[IBAN]" + m.group(0)[len(value):]
+        elif kind == "url":
+            stripped = value.rstrip(".,!?;:)]}'\"")
+            self.counts["url"] += 1
+            return "[URL]" + value[len(stripped):]
+        elif kind == "handle":
+            self.counts["handle"] += 1
+            return self._handle(value[1:])
+        self.counts[kind] += 1
+        return f"[{kind.upper()}]"
+
+    def _name(self, m: re.Match) -> str:
+        self.counts["name"] += 1
+        return self._pseudonyms[m.group(0).casefold()]
+
+    def _part(self, m: re.Match) -> str:
+        self.counts["name"] += 1
+        return self._parts[m.group(0)]
+
+    def scrub(self, text: str) -> str:
+        if not text:
+            return text
+        if self._dirty:
+            self._compile()
+        if _MAYBE.search(text):
+            text = _DETECTORS.sub(self._detected, text)
+        firsts = self._first_words
+        if "" not in firsts and firsts.isdisjoint(_WORDS.findall(text.casefold())):
+            return text
+        if self._names_rx is not None:
+            text = self._names_rx.sub(self._name, text)
+        if self._parts_rx is not None:
+            text = self._parts_rx.sub(self._part, text)
+        return text
+
+    def report(self) -> dict:
+        return {t: int(self.counts.get(t, 0)) for t in TYPES}

@@ -1,0 +1,265 @@
+"""WhatsApp chat exports (`.txt`, or the `.zip` WhatsApp produces; a folder of them also works).
+
+Every line that starts with a date and a time starts a message; other lines continue the previous
+message (counted as `merged`). Accepted headers, in any mix within one file:
+  [31.12.23, 23:59:59] Name: text        (iOS, brackets, optional seconds)
+  12/31/23, 11:59 PM - Name: text        (Android, '-' or '–' separator, 12 or 24 hours)
+  2023/12/31, 23:59 - Name: text         (year first)
+with U+200E/U+200F marks, U+202F/U+00A0 before AM/PM, localised meridiems ("a. m.", "p. m.") and a
+"~ " prefix for non-contacts. Day- vs month-first is inferred per file (`_whatsapp_dates`) unless
+`options.date_order` says. Headers without "Name:" are system lines; iOS also marks system lines
+with a leading U+200E in the body. Media placeholders in many locales become kind 'media' with the
+text `<media:TYPE>` (+ caption lines). WhatsApp has no sender ids: the display name is the id, and
+the owner is the `--owner` name matched exactly.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+from trainer.importers._io import Tree, looks_binary
+from trainer.importers._owner import match_owner
+from trainer.importers._whatsapp_dates import infer_order, split_date, to_date
+from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
+
+EXPECTED = ("a WhatsApp chat export (.txt or .zip) with lines like "
+            "'[31/12/23, 23:59:59] Name: text' or '31/12/2023, 23:59 - Name: text'")
+
+_MARKS = "\u200e\u200f\ufeff\u202a\u202b\u202c\u2068\u2069"
+_HEADER = re.compile(
+    r"^(?P<open>\[)?(?P<date>\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4})\.?,? ?"
+    r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)"
+    r"(?:[ \u202f\u00a0]?(?P<mer>[AaPp]\.? ?[Mm]\.?|vorm\.|nachm\.|午前|午後|오전|오후))?"
+    r"(?(open)\][ \u202f\u00a0]?|(?:[ \u202f\u00a0]?[-\u2013\u2014][ \u202f\u00a0]?|$))"
+    r"(?P<rest>.*)$"
+)
+# A line that starts like a header but did not parse (e.g. "3:22_AM"): reported, not glued to a message.
+_HEADERISH = re.compile(r"^\[?\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4},? \d{1,2}[:.]\d")
+_SENDER = re.compile(r"^(?P<sender>[^:\n]{1,100}?):(?: |$|(?=[^\d\s/]))(?P<body>.*)$", re.S)
+_PM = {"p", "午後", "오후", "nachm."}
+_AM = {"a", "午前", "오전", "vorm."}
+
+_DELETED = re.compile(
+    r"^(this message was deleted|you deleted this message|diese nachricht wurde gelöscht\.?|du hast diese nachricht gelöscht\.?"
+    r"|se eliminó este mensaje\.?|eliminaste este mensaje\.?|ce message a été supprimé\.?|vous avez supprimé ce message\.?"
+    r"|questo messaggio è stato eliminato|essa mensagem foi apagada|mensagem apagada|dit bericht is verwijderd)$", re.I)
+_EDITED = re.compile(r"\s*[\u200e]?<(this message was edited|diese nachricht wurde bearbeitet\.?|se editó este mensaje\.?|mensaje editado)>$", re.I)
+_SYSTEM_PHRASES = re.compile(
+    r"(end-to-end encrypted|end-to-end encryption|ende-zu-ende|cifrados de extremo a extremo|chiffrés de bout en bout"
+    r"|security code (with .* )?changed|sicherheitsnummer|^.{1,60} (hat die gruppe .{0,80}erstellt|created (the )?group)\.?$)", re.I)
+_ATTACHED = re.compile(r"^<(?:attached|anhang|adjunto|anexo|pièce jointe|allegato|bijlage): ?(?P<file>[^>]+)>$", re.I)
+_FILE_ATTACHED = re.compile(
+    r"^(?P<file>.+?\.\w{2,5}) \((?:file attached|datei angehängt|archivo adjunto|fichier joint|arquivo anexado|allegato|bestand bijgevoegd)\)$", re.I)
+_OMITTED_ANGLE = re.compile(
+    r"^<(media omitted|medien ausgelassen|multimedia omitido|archivo omitido|médias omis|media weggelaten|media omessi|mídia oculta"
+    r"|media tidak disertakan|медиафайл отсутствует|без медиафайлов)>$", re.I)
+_OMITTED = re.compile(
+    r"^(?P<what>[\w-]+(?: card)?) (omitted|omitida|omitido|weggelassen|ausgelassen|absente|absent|omessa|omesso|ocultad[oa]|weggelaten)$", re.I)
+_TYPE_WORDS = {
+    "image": "image", "photo": "image", "imagen": "image", "bild": "image", "immagine": "image", "imagem": "image", "foto": "image",
+    "video": "video", "vidéo": "video", "vídeo": "video", "audio": "audio", "áudio": "audio", "sticker": "sticker",
+    "gif": "gif", "document": "document", "documento": "document", "dokument": "document", "contact": "contact",
+    "kontakt": "contact", "contacto": "contact",
+}
+_EXT_TYPES = {
+    "jpg": "image", "jpeg": "image", "png": "image", "heic": "image", "webp": "sticker", "gif": "gif",
+    "mp4": "video", "mov": "video", "3gp": "video", "opus": "audio", "m4a": "audio", "mp3": "audio", "ogg": "audio",
+    "aac": "audio", "vcf": "contact", "pdf": "document", "doc": "document", "docx": "document", "xlsx": "document",
+    "zip": "document", "txt": "document",
+}
+
+
+_OMIT_WORDS = {"omitted", "omitida", "omitido", "weggelassen", "ausgelassen", "absente", "absent", "omessa", "omesso",
+               "ocultado", "ocultada", "weggelaten"}
+# Cheap substring tests decide whether the costly system-phrase regex needs to run at all.
+_SYSTEM_HINT = re.compile("encrypt|ende-zu|extremo|bout en bout|security code|sicherheitsnummer|group|gruppe"
+                          "|delet|lösch|elimin|supprim|apagad|verwijder")
+
+
+def media_type(body: str) -> str | None:
+    """The media type a placeholder body stands for, or None when the body is ordinary text."""
+    b = body.strip(_MARKS + " ")
+    if not b or len(b) > 300:
+        return None
+    first, last = b[0], b[-1]
+    m = None
+    if first == "<" and last == ">":
+        if _OMITTED_ANGLE.match(b):
+            return "media"
+        m = _ATTACHED.match(b)
+    elif last == ")":
+        m = _FILE_ATTACHED.match(b)
+    if m:
+        name = m.group("file").strip().lower()
+        ext = name.rsplit(".", 1)[-1] if "." in name else ""
+        for key, kind in (("photo", "image"), ("video", "video"), ("audio", "audio"), ("sticker", "sticker"), ("ptt", "audio")):
+            if key in name:
+                return kind
+        return _EXT_TYPES.get(ext, "file")
+    if b.rsplit(" ", 1)[-1].lower() in _OMIT_WORDS:
+        m = _OMITTED.match(b)
+        if m:
+            return _TYPE_WORDS.get(m.group("what").split()[0].lower(), "media")
+    if first in "LlSsUuPpEe":
+        low = b.lower()
+        if low.startswith(("location: https://", "standort: https://", "ubicación: https://")) or low == "live location shared":
+            return "location"
+        if low.startswith(("poll:", "umfrage:", "encuesta:")):
+            return "poll"
+    return None
+
+
+def is_system_body(body: str) -> bool:
+    low = body[:200].lower()
+    if _SYSTEM_HINT.search(low) is None:
+        return False
+    return bool(_SYSTEM_PHRASES.search(low) or (len(body) < 60 and _DELETED.match(body.strip(_MARKS + " "))))
+
+
+def _conversation_name(name: str) -> str:
+    stem = Path(name).stem
+    for prefix in ("WhatsApp Chat with ", "WhatsApp Chat mit ", "Chat de WhatsApp con ", "Discussion WhatsApp avec ",
+                   "WhatsApp Chat - ", "WhatsApp-Chat mit "):
+        if stem.startswith(prefix):
+            return stem[len(prefix):]
+    return stem.strip("_ ") or "chat"
+
+
+class WhatsAppImporter:
+    kind = "whatsapp"
+    description = "WhatsApp chat export: the .txt or the .zip WhatsApp produces (any locale)."
+
+    def parse(self, path: Path, options: ImportOptions) -> ParseResult:
+        tree = Tree(path)
+        names = [n for n in tree.names() if n.lower().endswith(".txt")] if not tree.is_single_file else tree.names()
+        if not names:
+            raise ImportFormatError(f"{path}: no .txt chat inside; expected {EXPECTED}")
+        result = ParseResult()
+        any_header = False
+        for name in names:
+            any_header |= self._parse_text(tree.read_text(name), tree.display(name), _conversation_name(name if not tree.is_single_file or str(path).lower().endswith(".txt") else name), options, result)
+        if not any_header:
+            raise ImportFormatError(f"{path}: no line starts with a date and time; expected {EXPECTED}")
+        result.owner_ids = match_owner(result, options.owner, str(path))
+        return result
+
+    def _parse_text(self, text: str, file: str, conversation: str, options: ImportOptions, result: ParseResult) -> bool:
+        if looks_binary(text):
+            return False
+        # Pass 1: find headers and gather the dates so the day/month order can be inferred per separator.
+        entries: list[list] = []          # [line_no, date_str, time_str, meridiem, rest, continuation lines]
+        match = _HEADER.match
+        lines = text.split("\n")
+        while lines and not lines[-1].strip():      # trailing blank lines belong to no message
+            lines.pop()
+        for line_no, line in enumerate(lines, 1):
+            stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
+            m = match(stripped)
+            if m is not None:
+                entries.append([line_no, m.group("date"), m.group("time"), m.group("mer"), m.group("rest"), None])
+                continue
+            if _HEADERISH.match(stripped):
+                result.skip(Problem(file, f"line {line_no}", f"unrecognised timestamp in {stripped[:40]!r}"), "bad_timestamp")
+                entries.append(None)        # swallow its continuation lines rather than gluing them elsewhere
+                continue
+            if entries and entries[-1] is not None:
+                cont = entries[-1][5]
+                if cont is None:
+                    entries[-1][5] = [line]
+                else:
+                    cont.append(line)
+                result.merged += 1
+            elif not entries and line.strip():
+                result.skip(Problem(file, f"line {line_no}", "text before the first message header"), "before_first_message")
+        entries = [e for e in entries if e is not None]
+        if not entries:
+            return False
+        orders = self._date_orders(entries, options.date_order)
+        date_cache: dict[str, object] = {}
+        time_cache: dict[tuple, datetime | None] = {}       # chats repeat the same minute a lot
+        seq = 0
+        for line_no, date_str, time_str, mer, rest, cont in entries:
+            day = date_cache.get(date_str)
+            if day is None:
+                sep, fields, yf = split_date(date_str)
+                try:
+                    day = to_date(fields, orders[(sep, yf)])
+                except ValueError:
+                    day = False
+                date_cache[date_str] = day
+            if day is False:
+                result.skip(Problem(file, f"line {line_no}", f"impossible date {date_str!r} for the file's date order"), "bad_date")
+                continue
+            key = (date_str, time_str, mer)
+            ts = time_cache.get(key, False)
+            if ts is False:
+                ts = time_cache[key] = self._timestamp(day, time_str, mer)
+            if ts is None:
+                result.skip(Problem(file, f"line {line_no}", f"impossible time {time_str!r}"), "bad_time")
+                continue
+            body_first = rest
+            sm = _SENDER.match(rest)
+            if sm is None or '"' in sm.group("sender") or "\u201c" in sm.group("sender"):
+                sender, body, kind = "", rest, "system"
+            else:
+                sender, body = sm.group("sender").strip(), sm.group("body")
+                sender = sender.lstrip(_MARKS)
+                if sender.startswith("~"):
+                    sender = sender[1:].strip(" \u202f\u00a0")
+                kind = "text"
+            if cont:
+                body = body + "\n" + "\n".join(cont)
+            if kind == "text":
+                first = body_first[sm.end("sender") + 1:].lstrip(" ") if sm else ""
+                if body.endswith(">"):
+                    body = _EDITED.sub("", body)
+                mt = media_type(body.split("\n", 1)[0])
+                if mt is not None:
+                    caption = body.split("\n", 1)[1] if "\n" in body else ""
+                    body, kind = f"<media:{mt}>" + (f"\n{caption}" if caption.strip() else ""), "media"
+                elif first.startswith("\u200e") or is_system_body(body):
+                    kind = "system"
+                body = body.strip(_MARKS) if kind != "text" else body.lstrip(_MARKS).rstrip()
+                if kind == "text" and not body.strip():
+                    result.skip(Problem(file, f"line {line_no}", "empty message"), "empty")
+                    continue
+            if kind == "system":
+                sender_id, sender_name = "system", sender or "system"
+                body = body.strip(_MARKS + " \n")
+            else:
+                sender_id = sender_name = sender
+                if sender not in result.participants:
+                    result.participants[sender] = sender
+            result.messages.append(RawMessage(conversation, seq, ts, sender_id, sender_name, body, kind))
+            seq += 1
+        return True
+
+    @staticmethod
+    def _date_orders(entries, override: str | None) -> dict[tuple[str, bool], str]:
+        # Keyed by (separator, year-first): one file can mix '2023/5/4' with '5/4/23'.
+        groups: dict[tuple[str, bool], list] = {}
+        seen = set()
+        for e in entries:
+            if e[1] in seen:
+                continue
+            seen.add(e[1])
+            sep, fields, yf = split_date(e[1])
+            groups.setdefault((sep, yf), []).append(fields)
+        return {key: (override or infer_order(fields, key[1])) for key, fields in groups.items()}
+
+    @staticmethod
+    def _timestamp(day, time_str: str, mer: str | None) -> datetime | None:
+        parts = time_str.replace(".", ":").split(":")
+        hour, minute = int(parts[0]), int(parts[1])
+        second = int(parts[2]) if len(parts) > 2 else 0
+        if mer:
+            key = mer.strip().lower()[:1] if mer[0] in "AaPp" else mer
+            if key in _PM and hour < 12:
+                hour += 12
+            elif key in _AM and hour == 12:
+                hour = 0
+        try:
+            return datetime(day.year, day.month, day.day, hour, minute, second)
+        except ValueError:
+            return None

@@ -203,7 +203,8 @@ async def _run_local(db, settings, persona, dataset_dir, *, progress, resume, ma
         return await _resumable(db, persona.name, "run_dir", str(run_dir)) or ModelVersion(
             id=0, persona=persona.name, version=0, name="", backend=serve_backend, base_model=persona.model.model,
             adapter_path=None, remote_model=None, dataset_version=dataset_dir.name)
-    metrics = {**result.metrics(), "train_stats": result.train_stats, "val_stats": result.val_stats}
+    metrics = {**result.metrics(), "val_loss": result.val_loss_final,
+               "train_stats": result.train_stats, "val_stats": result.val_stats}
     await update_version(db, version.name, status="candidate", metrics=metrics, adapter_path=str(adapter_dir))
     if progress is not None:
         progress({"phase": "done", "version": version.name, **result.metrics()})
@@ -304,8 +305,10 @@ async def _run_openai(db, settings, persona, dataset_dir, *, progress, resume, c
                                  reason=f"stopped watching job {job_id} (it keeps running); run again to resume, "
                                         f"or `personabot train --cancel {version.name}`")
             raise
+        last = (checkpoints[-1].get("metrics") or {}) if checkpoints else {}
+        val_loss = last.get("full_valid_loss", last.get("valid_loss"))
         metrics = {"job_id": job_id, "trained_tokens": result.trained_tokens, "events": events[-50:],
-                   "checkpoints": checkpoints, "notice": notice}
+                   "checkpoints": checkpoints, "notice": notice, "val_loss": val_loss}
         await update_version(db, version.name, status="candidate", metrics=metrics, remote_model=result.fine_tuned_model)
         if progress is not None:
             progress({"phase": "done", "version": version.name, "remote_model": result.fine_tuned_model})

@@ -53,7 +53,7 @@ def test_tiny_llama_lora_learns_and_only_lora_moves(tiny_model_dir, dataset, tmp
                         tiny_config(max_steps=10), system_prompt=TIM_PROMPT, resume=False, on_log=events.append,
                         callbacks=[snap])
     assert result.global_step == 10
-    assert result.train_loss_last < result.train_loss_first - 0.5, (result.train_loss_first, result.train_loss_last)
+    assert result.train_loss_last < result.train_loss_first - 0.25, (result.train_loss_first, result.train_loss_last)
     assert result.val_loss_final < result.val_loss_base
     assert result.tokens > 0 and result.tokens_per_s > 0
 

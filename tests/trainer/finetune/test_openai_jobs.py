@@ -64,6 +64,7 @@ async def test_job_succeeds_and_becomes_candidate(fake, client, db, settings, da
     # Events and checkpoints recorded; checkpoint metrics land in training_metrics.
     assert any("succeeded" in e["message"] for e in version.metrics["events"])
     assert [c["step"] for c in version.metrics["checkpoints"]] == [5, 10]
+    assert version.metrics["val_loss"] == 1.2  # the evaluation gate reads this for OpenAI versions
     async with db.execute("SELECT step, loss, val_loss FROM training_metrics WHERE version_id = ? ORDER BY step, id",
                           (version.id,)) as cur:
         rows = [tuple(r) for r in await cur.fetchall()]

@@ -33,8 +33,9 @@ def test_piped_chat_with_a_local_model_folder(tmp_path, tiny_llama_dir):
     result = run_cli(["chat", "--persona", "tiny"], "hello\n/quit\nnot sent\n",
                      {"PERSONABOT_DATA_DIR": str(tmp_path / "data"), "PERSONABOT_PERSONAS_DIR": str(tmp_path / "personas")})
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Tiny> ")
+    # One reply (random weights may put newlines inside it), and nothing after /quit was answered.
+    assert result.stdout.startswith("Tiny> ") and result.stdout.count("Tiny> ") == 1
+    assert result.stdout.endswith("\n")
 
 
 @pytest.mark.slow

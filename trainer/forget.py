@@ -3,7 +3,8 @@
 `on_forget(db, user_id)` is the trainer's hook for `bot.store.privacy.forget_user` (the privacy CLI
 and `/privacy forget` pass it). It runs before the member's rows are deleted and:
 
-- marks every dataset version that contains the member's data `stale` (`dataset_members`);
+- marks every dataset version that contains the member's data `stale` (`dataset_members`) and
+  deletes its example files (train/val JSONL, the HF copy), keeping the manifest for audit;
 - marks every model version trained on one of those datasets `tainted`. A tainted *active*
   version makes the next scheduled run retrain even without new examples (the member's data is
   gone from the store by then, so the new dataset leaves it out); `personabot trainer --force
@@ -62,6 +63,12 @@ def _labels(ref: DatasetRef) -> set[str]:
     return {ref.version, number, f"v{number}", f"{ref.persona}/{ref.version}"}
 
 
+async def _dataset_paths(db: aiosqlite.Connection, ids: list[int]) -> list[str]:
+    marks = ",".join("?" * len(ids))
+    async with db.execute(f"SELECT path FROM dataset_versions WHERE id IN ({marks}) AND path IS NOT NULL", ids) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
 async def datasets_with_member(db: aiosqlite.Connection, user_id: str) -> list[DatasetRef]:
     async with db.execute(
         "SELECT d.id, d.persona, d.path, d.version, d.status, d.stale_reason FROM dataset_versions d "
@@ -86,13 +93,17 @@ async def models_trained_on(db: aiosqlite.Connection, refs: list[DatasetRef]) ->
 
 async def on_forget(db: aiosqlite.Connection, user_id: str) -> None:
     """The forget hook: stale datasets, tainted models (see the module docstring)."""
-    from trainer.dataset.versions import mark_stale
+    from trainer.dataset.versions import mark_stale, purge_examples
 
     refs = await datasets_with_member(db, user_id)
     if not refs:
         return
     when = utcnow()[:10]
-    await mark_stale(db, [r.id for r in refs], STALE_REASON.format(when=when))
+    reason = STALE_REASON.format(when=when)
+    await mark_stale(db, [r.id for r in refs], reason)
+    # The store forgets the member's rows; the dataset files on disk must not keep their words either.
+    for path in await _dataset_paths(db, [r.id for r in refs]):
+        purge_examples(path, reason)
     by_label = {(ref.persona, label): ref for ref in refs for label in _labels(ref)}
     for version in await models_trained_on(db, refs):
         ref = by_label.get((version.persona, version.dataset_version or ""))

@@ -75,3 +75,19 @@ def test_audit_cli(settings):
     assert data["active_models"] == [name] and data["stored_messages"] == 2 and data["datasets"][0]["version"] == "v1"
     r = CliRunner().invoke(app, ["privacy", "audit", "--user", "u7"])
     assert f"model {name} (active) trained on v1" in r.stdout and "Serving now" in r.stdout
+
+
+async def test_forget_removes_the_members_words_from_dataset_files(db, tmp_path):
+    keep, purge = tmp_path / "tim" / "v1", tmp_path / "tim" / "v2"
+    for folder in (keep, purge):
+        (folder / "hf").mkdir(parents=True)
+        for name in ("train.jsonl", "val.jsonl"):
+            (folder / name).write_text('{"messages": [{"role": "user", "content": "my secret plan"}]}\n')
+        (folder / "manifest.json").write_text("{}")
+    await record_version(db, persona="tim", version=1, path=str(keep), manifest_hash="a", source_ids=[], member_ids=["u1"])
+    await record_version(db, persona="tim", version=2, path=str(purge), manifest_hash="b", source_ids=[], member_ids=["u2"])
+
+    await forget_user(db, "u2")                      # default hooks: the trainer's propagation runs
+    assert sorted(p.name for p in purge.iterdir()) == ["PURGED.txt", "manifest.json"]
+    assert "my secret plan" not in "".join(p.read_text() for p in purge.rglob("*") if p.is_file())
+    assert (keep / "train.jsonl").is_file() and (keep / "hf").is_dir()   # other members' datasets untouched

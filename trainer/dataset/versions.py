@@ -6,6 +6,8 @@ and `versions_containing_source` answer "which datasets hold this data" for forg
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiosqlite
 
 from bot.store.db import utcnow
@@ -55,3 +57,32 @@ async def mark_stale(db: aiosqlite.Connection, dataset_ids: list[int], reason: s
     cur = await db.execute(f"UPDATE dataset_versions SET status = 'stale', stale_reason = ? WHERE id IN ({marks})", (reason, *dataset_ids))
     await db.commit()
     return cur.rowcount
+
+
+# Files of a dataset version that hold conversation text; manifest.json and report.md hold counts only.
+EXAMPLE_FILES = ("train.jsonl", "val.jsonl")
+EXAMPLE_DIRS = ("hf",)
+PURGED_NOTE = "PURGED.txt"
+
+
+def purge_examples(folder: Path | str, reason: str) -> list[str]:
+    """Delete the example files of a stale dataset version, keeping its manifest for audit.
+
+    Returns what was removed. A note in the folder says why, so nobody retrains on a half folder.
+    """
+    import shutil
+
+    folder = Path(folder)
+    removed = []
+    for name in EXAMPLE_FILES:
+        if (folder / name).is_file():
+            (folder / name).unlink()
+            removed.append(name)
+    for name in EXAMPLE_DIRS:
+        if (folder / name).is_dir():
+            shutil.rmtree(folder / name)
+            removed.append(name + "/")
+    if folder.is_dir():
+        (folder / PURGED_NOTE).write_text(f"Examples removed: {reason}\nRemoved: {', '.join(removed) or 'nothing'}\n",
+                                          encoding="utf-8")
+    return removed

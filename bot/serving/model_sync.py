@@ -140,6 +140,7 @@ class ModelSync:
         self._admins: dict[tuple[str, str | None], AdapterAdmin] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._seen: set[str] = set()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -203,7 +204,10 @@ class ModelSync:
         self._routed[persona.name] = wanted
         self._errors.pop(persona.name, None)
         if changed:
-            log.info("persona %s is now served by %s", persona.name, wanted or "its spec model")
+            # Routing to the spec's own model is the default at start-up: not worth a line.
+            log.log(logging.INFO if wanted or persona.name in self._seen else logging.DEBUG,
+                    "persona %s is now served by %s", persona.name, wanted or "its spec model")
+        self._seen.add(persona.name)
         return SyncResult(persona.name, wanted, model)
 
     async def _route(self, persona: PersonaSpec, version: ModelVersion | None) -> ModelSpec | None:

@@ -113,7 +113,19 @@ async def _run(export: Path, data_dir: Path) -> dict:
         t2 = time.perf_counter()
     return {"import_s": t1 - t0, "build_s": t2 - t1, "imported": report.counts["imported"], "folder": str(result.folder),
             "train": result.manifest["counts"]["train_examples"], "val": result.manifest["counts"]["val_examples"],
-            "pii": result.manifest["pii"], "dropped": result.manifest["dropped"], "dedup": result.manifest["dedup"]}
+            "pii": result.manifest["pii"], "dropped": result.manifest["dropped"], "dedup": result.manifest["dedup"],
+            "digest": output_digest(result.manifest)}
+
+
+def output_digest(manifest: dict) -> str:
+    """A short hash of what the build produced (train/val file hashes, counts, clean-up, drops, dedup, PII),
+    so that a change meant only to make things faster can be checked to leave the output the same."""
+    import hashlib
+
+    keep = {k: manifest[k] for k in ("files", "counts", "cleanup", "dropped", "dedup", "pii", "members")}
+    keep["sources"] = [s["counts"] for s in manifest["sources"]]
+    keep["validation"] = {k: v for k, v in manifest["validation"].items() if k != "tokenizer"}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _cpu() -> float:
@@ -157,7 +169,7 @@ def main() -> None:
         runs.append(run)
         print(f"{n:>8} messages: import {run['import_s']:.2f}s + build {run['build_s']:.2f}s = {run['total_s']:.2f}s "
               f"-> {run['msgs_per_s']:,.0f} msgs/s ({run['cpu_s']:.2f} CPU s: {run['msgs_per_cpu_s']:,.0f} msgs/CPU-s; load {run['load_avg']:.1f}), peak RSS {run['peak_rss_mb']:.0f} MB, "
-              f"train/val {run['train']}/{run['val']}, PII {run['pii']}, leaked {run['leaked']}")
+              f"train/val {run['train']}/{run['val']}, PII {run['pii']}, leaked {run['leaked']}, output digest {run['digest']}")
     if len(runs) > 1:
         a, b = runs[0], runs[-1]
         print(f"scaling: {b['messages'] / a['messages']:.0f}x the data in {b['total_s'] / a['total_s']:.2f}x the wall time, "

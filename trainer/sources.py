@@ -137,9 +137,10 @@ async def source_message_rows(db: aiosqlite.Connection, source_id: int) -> list[
     """All messages of a source as plain tuples, in conversation order, in one round trip:
     (conversation, seq, ts ISO string or None, sender_id, sender_name, is_owner, kind, content).
     The bulk path for dataset building; `iter_source_messages` is the convenient one."""
-    rows = await db.execute_fetchall(
+    async with db.execute(
         "SELECT conversation, seq, ts, sender_id, sender_name, is_owner, kind, content "
         "FROM source_messages WHERE source_id = ? ORDER BY conversation, seq",
         (source_id,),
-    )
-    return [tuple(r) for r in rows]
+    ) as cur:
+        cur.row_factory = None          # plain tuples straight from sqlite3, not Row objects converted afterwards
+        return await cur.fetchall()

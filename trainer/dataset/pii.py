@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from trainer.textmatch import literal_trie
+
 _EMAIL = r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,})"
 _URL = r"(?P<url>\b(?:https?://|www\.)[^\s<>\"']+)"
 _IBAN = r"(?P<iban>\b[A-Z]{2}\d{2}(?:[ \u00a0]?[A-Z0-9]){11,30}\b)"
@@ -61,20 +63,6 @@ def iban_ok(candidate: str) -> bool:
         return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
     except ValueError:
         return False
-
-
-def _literal_trie(words: list[str]) -> str:
-    """A regex matching any of `words` (non-empty), as a trie: "ana", "anna" -> "an(?:a|na)"."""
-    groups: dict[str, list[str]] = {}
-    optional = False
-    for w in words:
-        if w:
-            groups.setdefault(w[0], []).append(w[1:])
-        else:
-            optional = True
-    alts = [re.escape(c) + _literal_trie(rest) for c, rest in sorted(groups.items())]
-    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")" if alts else ""
-    return f"(?:{body})?" if optional and body else body
 
 
 def _name_parts(name: str) -> list[str]:
@@ -140,7 +128,7 @@ class Scrubber:
         # keeps these), or a digit or '@' (the other detectors' first characters). It only ever lets
         # through more than the exact tests in `scrub`. The words go into one regex shaped as a trie,
         # which Python's regex engine scans much faster than a plain alternation.
-        self._quick = None if "" in firsts else re.compile(_literal_trie(sorted(firsts | {"http", "www."})))
+        self._quick = None if "" in firsts else re.compile(literal_trie(firsts | {"http", "www."}))
         self._dirty = False
 
     # -- scrubbing ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from trainer.importers._io import Tree, looks_binary
 from trainer.importers._owner import match_owner
 from trainer.importers._whatsapp_dates import infer_order, split_date, to_date
 from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
+from trainer.textmatch import literal_trie
 
 EXPECTED = ("a WhatsApp chat export (.txt or .zip) with lines like "
             "'[31/12/23, 23:59:59] Name: text' or '31/12/2023, 23:59 - Name: text'")
@@ -40,6 +41,22 @@ _SENDER = re.compile(r"^(?P<sender>[^:\n]{1,100}?):(?: |$|(?=[^\d\s/]))(?P<body>
 # _HEADER over a whole text at once: any leading marks skipped (as the per-line form strips them), one line per match.
 _HEADER_LINES = re.compile("^[" + _MARKS + "]*" + _HEADER.pattern[1:], re.M)
 _MARKS_SP = _MARKS + " "
+# Android's 24-hour header, "31/12/2023, 23:59 - rest", and nothing else: on such a line every part of
+# _HEADER takes its first choice (no bracket, the whole digit runs, no seconds, no meridiem, " - "),
+# so _HEADER reads the same date, time and rest from it (and no meridiem). Lines it misses are left
+# to _HEADER.
+_SIMPLE_HEADER_LINES = re.compile(r"^(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}), (\d{1,2}:\d{2}) - (.*)$", re.M)
+
+
+def _mostly_simple_headers(text: str) -> bool:
+    """Whether most header lines near the start of a chat have the simple Android shape (a speed choice only)."""
+    simple = other = 0
+    for line in text[:20000].split("\n")[:200]:
+        if _SIMPLE_HEADER_LINES.match(line):
+            simple += 1
+        elif _HEADER.match(line.lstrip(_MARKS)):
+            other += 1
+    return simple > 2 * other
 _PM = {"p", "午後", "오후", "nachm."}
 _AM = {"a", "午前", "오전", "vorm."}
 
@@ -77,8 +94,8 @@ _OMIT_WORDS = {"omitted", "omitida", "omitido", "weggelassen", "ausgelassen", "a
                "ocultado", "ocultada", "weggelaten"}
 _OMIT_LAST = "".join(sorted({w[-1] for w in _OMIT_WORDS} | {w[-1].upper() for w in _OMIT_WORDS}))
 # Cheap substring tests decide whether the costly system-phrase regex needs to run at all.
-_SYSTEM_HINT = re.compile("encrypt|ende-zu|extremo|bout en bout|security code|sicherheitsnummer|group|gruppe"
-                          "|delet|lösch|elimin|supprim|apagad|verwijder")
+_SYSTEM_HINT = re.compile(literal_trie({"encrypt", "ende-zu", "extremo", "bout en bout", "security code", "sicherheitsnummer",
+                                         "group", "gruppe", "delet", "lösch", "elimin", "supprim", "apagad", "verwijder"}))
 
 
 def media_type(body: str) -> str | None:
@@ -243,21 +260,29 @@ class WhatsAppImporter:
         return True
 
     @staticmethod
-    def _scan(text: str, file: str, result: ParseResult) -> tuple[list[tuple], dict[int, list[str]]]:
+    def _scan(text: str, file: str, result: ParseResult, fast: bool | None = None) -> tuple[list[tuple], dict[int, list[str]]]:
         """Header lines as (line_no, date, time, meridiem, rest), and the continuation lines of each
-        (by index in that list). One regex pass over the whole text finds the headers; only the
-        lines between two headers are looked at one by one."""
+        (by index in that list). One regex pass over the whole text finds the headers: the general
+        `_HEADER` one, or, when the file's headers look like Android's "31/12/2023, 23:59 - " (the
+        most common export), a simpler regex for exactly that shape whose matches `_HEADER` would
+        read the same way; lines between two matches are then tried against `_HEADER` one by one."""
         entries: list[tuple] = []
         conts: dict[int, list[str]] = {}
         line_no = 0
         pos = 0
         swallowing = False          # after an unparseable header: its continuation lines go nowhere
+        header = _HEADER.match
 
         def others(lines: list[str]) -> None:
             nonlocal line_no, swallowing
             for line in lines:
                 line_no += 1
                 stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
+                m = header(stripped)
+                if m is not None:
+                    entries.append((line_no, *m.group("date", "time", "mer", "rest")))
+                    swallowing = False
+                    continue
                 if _HEADERISH.match(stripped):
                     result.skip(Problem(file, f"line {line_no}", f"unrecognised timestamp in {stripped[:40]!r}"), "bad_timestamp")
                     swallowing = True       # swallow its continuation lines rather than gluing them elsewhere
@@ -268,14 +293,27 @@ class WhatsAppImporter:
                 elif not entries and not swallowing and line.strip():
                     result.skip(Problem(file, f"line {line_no}", "text before the first message header"), "before_first_message")
 
-        for m in _HEADER_LINES.finditer(text):
-            start = m.start()
-            if start > pos:
-                others(text[pos:start - 1].split("\n"))
-            line_no += 1
-            swallowing = False
-            entries.append((line_no, *m.group("date", "time", "mer", "rest")))
-            pos = m.end() + 1
+        if fast is None:
+            fast = _mostly_simple_headers(text)
+        if fast:
+            for m in _SIMPLE_HEADER_LINES.finditer(text):
+                start = m.start()
+                if start > pos:
+                    others(text[pos:start - 1].split("\n"))
+                line_no += 1
+                swallowing = False
+                date_str, time_str, rest = m.groups()
+                entries.append((line_no, date_str, time_str, None, rest))
+                pos = m.end() + 1
+        else:
+            for m in _HEADER_LINES.finditer(text):
+                start = m.start()
+                if start > pos:
+                    others(text[pos:start - 1].split("\n"))
+                line_no += 1
+                swallowing = False
+                entries.append((line_no, *m.group("date", "time", "mer", "rest")))
+                pos = m.end() + 1
         if pos <= len(text):
             tail = text[pos:].split("\n")
             while tail and not tail[-1].strip():      # trailing blank lines belong to no message

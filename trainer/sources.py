@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -85,7 +86,7 @@ async def save_source(
     messages = result.messages
     # reply_to / external_id are named only when some message has one: an INSERT that leaves them to
     # their default (NULL) stores the same rows and costs SQLite a good deal less per row.
-    extra = [c for c in ("reply_to", "external_id") if any(getattr(m, c) is not None for m in messages)]
+    extra = [c for c in ("reply_to", "external_id") if list(map(attrgetter(c), messages)).count(None) != len(messages)]
     await db.executemany(
         "INSERT INTO source_messages(source_id, conversation, seq, ts, sender_id, sender_name, is_owner, kind, content"
         + "".join(f", {c}" for c in extra) + ") VALUES (" + ", ".join("?" * (9 + len(extra))) + ")",

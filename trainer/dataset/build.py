@@ -98,6 +98,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         curated_info = {"threads": len(cur_threads), "messages": sum(len(t.messages) for t in cur_threads)}
     if not options.pii:
         scrubber.scrub = lambda text: text      # type: ignore[method-assign]
+        scrubber.scrub_many = lambda texts: list(texts)      # type: ignore[method-assign]
     progress("reading sources", len(sources), len(sources))
 
     # Steps 2-5 are synchronous and allocate a lot that lives on: the cyclic GC is paused meanwhile.

@@ -77,15 +77,16 @@ def split_sessions(messages: list[Msg], gap_s: float) -> list[list[Msg]]:
 
 def assemble_turns(messages: list[Msg], *, group: bool, cleaner: Cleaner, scrubber: Scrubber, stats: Counter) -> list[dict] | None:
     blocks: list[list] = []            # [role, [(speaker, text), ...]]
-    clean, scrub = cleaner.clean, scrubber.scrub
-    role = parts = None
-    merged = 0
+    clean = cleaner.clean
+    kept = []
     for m in messages:
         text = clean(m.kind, m.text)
-        if text is None:
-            continue
-        if text:
-            text = scrub(text)
+        if text is not None:
+            kept.append((m, text))
+    texts = scrubber.scrub_many([t for _, t in kept])      # = scrub() of each non-empty text
+    role = parts = None
+    merged = 0
+    for (m, _), text in zip(kept, texts):
         if ("assistant" if m.is_owner else "user") == role:
             parts.append((m.sender_name, text))
             merged += 1

@@ -16,6 +16,7 @@ from typing import AsyncIterator
 import aiosqlite
 
 from bot.store.db import utcnow
+from trainer._gc import gc_paused
 from trainer.importers.base import ParseResult, RawMessage
 
 
@@ -84,13 +85,15 @@ async def save_source(
     )
     source_id = cur.lastrowid
     messages = result.messages
-    # reply_to / external_id are named only when some message has one: an INSERT that leaves them to
-    # their default (NULL) stores the same rows and costs SQLite a good deal less per row.
+    # reply_to / external_id are named only when some message has one: leaving them to their default
+    # (NULL) stores the same rows, and Python's sqlite3 binds None slowly (an adapter lookup per value).
     extra = [c for c in ("reply_to", "external_id") if list(map(attrgetter(c), messages)).count(None) != len(messages)]
+    with gc_paused():           # synchronous: one tuple per message, all kept until the insert
+        rows = list(_message_rows(source_id, messages, owners, extra))     # a list binds faster than a generator
     await db.executemany(
         "INSERT INTO source_messages(source_id, conversation, seq, ts, sender_id, sender_name, is_owner, kind, content"
         + "".join(f", {c}" for c in extra) + ") VALUES (" + ", ".join("?" * (9 + len(extra))) + ")",
-        list(_message_rows(source_id, messages, owners, extra)),      # a list: faster to bind than a generator
+        rows,
     )
     await db.commit()
     return SavedSource(source_id, True, counts)

@@ -29,3 +29,22 @@ def test_batch_matches_sequential_and_is_deterministic():
     assert Deduplicator().is_new_many(texts) == expected
     assert Deduplicator().check_many(texts)[200:210] == list(range(20))[:10]
     assert sum(expected) == 200 + 1 + 0       # originals, one of ""/"!!!" (they normalise the same)
+
+
+def test_lsh_params_match_datasketch():
+    """The banding is chosen without scipy; it must be the pair datasketch's MinHashLSH would use
+    (or the same refusal, when no banding of at least two bands fits)."""
+    from datasketch import MinHashLSH
+
+    from trainer.dedup import lsh_params
+
+    def outcome(make):
+        try:
+            return make()
+        except ValueError as exc:
+            return str(exc)
+
+    for num_perm in (16, 64, 128):
+        for threshold in (0.0, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.5):
+            theirs = outcome(lambda: (lambda lsh: (lsh.b, lsh.r))(MinHashLSH(threshold=threshold, num_perm=num_perm)))
+            assert outcome(lambda: lsh_params(threshold, num_perm)) == theirs, (threshold, num_perm)

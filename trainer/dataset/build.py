@@ -20,6 +20,7 @@ from typing import Callable
 import aiosqlite
 
 from bot.store.db import utcnow
+from trainer._gc import gc_paused
 from trainer.dataset import collect, export, versions
 from trainer.dataset.cleanup import Cleaner
 from trainer.dataset.pii import Scrubber
@@ -102,98 +103,101 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         curated_info = {"threads": len(cur_threads), "messages": sum(len(t.messages) for t in cur_threads)}
     if not options.pii:
         scrubber.scrub = lambda text: text      # type: ignore[method-assign]
+        scrubber.scrub_many = lambda texts: list(texts)      # type: ignore[method-assign]
     progress("reading sources", len(sources), len(sources))
 
-    # 2. Sessions -> turns (clean-up and PII per message).
-    sessions: list[Session] = []
-    n_sessions = 0
-    for i, thread in enumerate(threads):
-        if i % 200 == 0:
-            progress("sessions", i, len(threads))
-        for j, msgs in enumerate(split_sessions(thread.messages, options.session_gap_s)):
-            n_sessions += 1
-            turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats)
-            if turns is None:
-                has_owner = any(m.is_owner and m.kind != "system" for m in msgs)
-                dropped["session_no_owner_reply" if not has_owner else "session_no_user_turn"] += 1
-                continue
-            times = [m.ts for m in msgs if m.ts is not None]
-            sessions.append(Session(f"{thread.key}#{j}", thread.source_id, min(times) if times else None,
-                                    max(times) if times else None, turns, thread.members))
-    progress("sessions", len(threads), len(threads))
-    if not sessions:
-        raise BuildError(f"no usable conversations for {persona.name}: {n_sessions} session(s) read, none with both a user turn and an owner reply"
-                         + ("" if sources or curated_info else " (no sources imported and no curated logs)"))
-
-    # 3. Split whole sessions, then window them into examples.
-    assign_splits(sessions, options.val_fraction)
-    system = {"role": "system", "content": persona.system_prompt}
-    system_tokens = counter.count(persona.system_prompt) + MESSAGE_OVERHEAD + 1
-    examples = {"val": [], "train": []}
-    owners_of = {"val": [], "train": []}
-    for i, s in enumerate(sessions):
-        if i % 500 == 0:
-            progress("windows", i, len(sessions))
-        tokens = [c + MESSAGE_OVERHEAD for c in counter.count_many([t["content"] for t in s.turns])]
-        spans, too_long = make_windows(len(s.turns), system_tokens, tokens, max_tokens)
-        dropped["exchange_too_long"] += too_long
-        if len(spans) > 1:
-            stats["sessions_split_into_windows"] += 1
-        for a, b, with_context in spans:
-            turns = [dict(t) for t in s.turns[a:b]]
-            if with_context:
-                turns[1]["weight"] = 0
-            if all(t.get("weight", 1) == 0 for t in turns if t["role"] == "assistant"):
-                dropped["example_only_filler"] += 1
-                continue
-            examples[s.split].append({"messages": [system, *turns]})
-            owners_of[s.split].append(s)
-    progress("windows", len(sessions), len(sessions))
-
-    # 4. Dedup: validation first, so train examples that duplicate validation are leaks, not keepers.
-    dedup_info = {"enabled": options.dedup}
-    if options.dedup:
-        progress("dedup", 0, 2)
-        dd = Deduplicator(threshold=options.near_dup_threshold, seed=options.seed)
-        keep = {}
-        for split in ("val", "train"):
-            texts = ["\n".join(m["content"] for m in ex["messages"][1:]) for ex in examples[split]]
-            first_index = len(dd)
-            n_val = first_index if split == "train" else 0
-            matches = dd.check_many(texts)
-            keep[split] = [m is None for m in matches]
-            for m in matches:
-                if m is None:
+    # Steps 2-5 are synchronous and allocate a lot that lives on: the cyclic GC is paused meanwhile.
+    with gc_paused():
+        # 2. Sessions -> turns (clean-up and PII per message).
+        sessions: list[Session] = []
+        n_sessions = 0
+        for i, thread in enumerate(threads):
+            if i % 200 == 0:
+                progress("sessions", i, len(threads))
+            for j, msgs in enumerate(split_sessions(thread.messages, options.session_gap_s)):
+                n_sessions += 1
+                turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats)
+                if turns is None:
+                    has_owner = any(m.is_owner and m.kind != "system" for m in msgs)
+                    dropped["session_no_owner_reply" if not has_owner else "session_no_user_turn"] += 1
                     continue
-                if split == "train" and m < n_val:
-                    dropped["train_duplicates_val"] += 1
-                else:
-                    dropped[f"{split}_duplicate"] += 1
-            progress("dedup", 1 if split == "val" else 2, 2)
-        for split in ("val", "train"):
-            examples[split] = [ex for ex, k in zip(examples[split], keep[split]) if k]
-            owners_of[split] = [s for s, k in zip(owners_of[split], keep[split]) if k]
-        dedup_info.update({"exact": dd.exact_duplicates, "near": dd.near_duplicates, "threshold": options.near_dup_threshold})
-    if not examples["train"]:
-        raise BuildError(f"no training examples left for {persona.name} after splitting and dedup "
-                         f"({len(examples['val'])} validation example(s)); import more data")
+                times = [m.ts for m in msgs if m.ts is not None]
+                sessions.append(Session(f"{thread.key}#{j}", thread.source_id, min(times) if times else None,
+                                        max(times) if times else None, turns, thread.members))
+        progress("sessions", len(threads), len(threads))
+        if not sessions:
+            raise BuildError(f"no usable conversations for {persona.name}: {n_sessions} session(s) read, none with both a user turn and an owner reply"
+                             + ("" if sources or curated_info else " (no sources imported and no curated logs)"))
 
-    # 5. Validate what will be written (the same checks as `dataset validate`).
-    allow_silence = persona.may_stay_silent or stats.get("silent_turns", 0) > 0
-    reports = {}
-    for split in ("train", "val"):
-        v = Validator(counter=counter, max_tokens=max_tokens, allow_silence=allow_silence)
-        good, good_owners = [], []
-        for n, (ex, s) in enumerate(zip(examples[split], owners_of[split]), 1):
-            errs = v.add(ex, f"{split}.jsonl:{n}")
-            if errs:
-                dropped[f"invalid_{'_'.join(sorted(errs))}"] += 1
-            else:
-                good.append(ex)
-                good_owners.append(s)
-        examples[split], owners_of[split] = good, good_owners
-        reports[split] = v.report(epochs=persona.training.epochs)
-    progress("validate", 1, 1)
+        # 3. Split whole sessions, then window them into examples.
+        assign_splits(sessions, options.val_fraction)
+        system = {"role": "system", "content": persona.system_prompt}
+        system_tokens = counter.count(persona.system_prompt) + MESSAGE_OVERHEAD + 1
+        examples = {"val": [], "train": []}
+        owners_of = {"val": [], "train": []}
+        for i, s in enumerate(sessions):
+            if i % 500 == 0:
+                progress("windows", i, len(sessions))
+            tokens = [c + MESSAGE_OVERHEAD for c in counter.count_many([t["content"] for t in s.turns])]
+            spans, too_long = make_windows(len(s.turns), system_tokens, tokens, max_tokens)
+            dropped["exchange_too_long"] += too_long
+            if len(spans) > 1:
+                stats["sessions_split_into_windows"] += 1
+            for a, b, with_context in spans:
+                turns = [dict(t) for t in s.turns[a:b]]
+                if with_context:
+                    turns[1]["weight"] = 0
+                if all(t.get("weight", 1) == 0 for t in turns if t["role"] == "assistant"):
+                    dropped["example_only_filler"] += 1
+                    continue
+                examples[s.split].append({"messages": [system, *turns]})
+                owners_of[s.split].append(s)
+        progress("windows", len(sessions), len(sessions))
+
+        # 4. Dedup: validation first, so train examples that duplicate validation are leaks, not keepers.
+        dedup_info = {"enabled": options.dedup}
+        if options.dedup:
+            progress("dedup", 0, 2)
+            dd = Deduplicator(threshold=options.near_dup_threshold, seed=options.seed)
+            keep = {}
+            for split in ("val", "train"):
+                texts = ["\n".join(m["content"] for m in ex["messages"][1:]) for ex in examples[split]]
+                first_index = len(dd)
+                n_val = first_index if split == "train" else 0
+                matches = dd.check_many(texts)
+                keep[split] = [m is None for m in matches]
+                for m in matches:
+                    if m is None:
+                        continue
+                    if split == "train" and m < n_val:
+                        dropped["train_duplicates_val"] += 1
+                    else:
+                        dropped[f"{split}_duplicate"] += 1
+                progress("dedup", 1 if split == "val" else 2, 2)
+            for split in ("val", "train"):
+                examples[split] = [ex for ex, k in zip(examples[split], keep[split]) if k]
+                owners_of[split] = [s for s, k in zip(owners_of[split], keep[split]) if k]
+            dedup_info.update({"exact": dd.exact_duplicates, "near": dd.near_duplicates, "threshold": options.near_dup_threshold})
+        if not examples["train"]:
+            raise BuildError(f"no training examples left for {persona.name} after splitting and dedup "
+                             f"({len(examples['val'])} validation example(s)); import more data")
+
+        # 5. Validate what will be written (the same checks as `dataset validate`).
+        allow_silence = persona.may_stay_silent or stats.get("silent_turns", 0) > 0
+        reports = {}
+        for split in ("train", "val"):
+            v = Validator(counter=counter, max_tokens=max_tokens, allow_silence=allow_silence)
+            good, good_owners = [], []
+            for n, (ex, s) in enumerate(zip(examples[split], owners_of[split]), 1):
+                errs = v.add(ex, f"{split}.jsonl:{n}")
+                if errs:
+                    dropped[f"invalid_{'_'.join(sorted(errs))}"] += 1
+                else:
+                    good.append(ex)
+                    good_owners.append(s)
+            examples[split], owners_of[split] = good, good_owners
+            reports[split] = v.report(epochs=persona.training.epochs)
+        progress("validate", 1, 1)
 
     # 6. Write the version folder atomically and record it.
     version = await versions.next_version(db, persona.name)

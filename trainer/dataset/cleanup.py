@@ -60,7 +60,7 @@ class Cleaner:
             else:
                 self.stats["media_placeholders"] += 1
                 text = f"[{m.group(1)}]" + (f" {caption}" if caption else "")
-        elif kind == "link" or _LINK_ONLY.match(text):
+        elif kind == "link" or (("://" in text or "www." in text) and _LINK_ONLY.match(text)):
             if self.links == "drop":
                 self.stats["dropped_link_only"] += 1
                 return None

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import aiosqlite
 
+from trainer._gc import gc_paused
 from trainer.dataset.sessions import Msg, Thread, ts_seconds
 from trainer.sources import list_sources, source_message_rows
 
@@ -33,21 +34,22 @@ async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[T
         if current:
             threads.append(Thread(f"source {source['id']}/{current_key}", source["id"], current, group=len(senders) > 2))
 
-    for conversation, _seq, ts, sender_id, sender_name, is_owner, kind, content in rows:
-        if conversation != current_key:
-            close()
-            current_key, current, senders = conversation, [], set()
-        if kind != "system":
-            senders.add(sender_id)
-            if sender_id not in participants:
-                participants[sender_id] = sender_name or sender_id
-        seconds = None
-        if ts:
-            dt = fromiso(ts)
-            # Naive times are read as UTC; subtracting the naive epoch avoids a replace() per row.
-            seconds = dt.timestamp() if dt.tzinfo else (dt - naive_epoch).total_seconds()
-        current.append(Msg(seconds, sender_id, sender_name or sender_id, bool(is_owner), kind, content))
-    close()
+    with gc_paused():           # synchronous from here; one object per row, all kept
+        for conversation, _seq, ts, sender_id, sender_name, is_owner, kind, content in rows:
+            if conversation != current_key:
+                close()
+                current_key, current, senders = conversation, [], set()
+            if kind != "system":
+                senders.add(sender_id)
+                if sender_id not in participants:
+                    participants[sender_id] = sender_name or sender_id
+            seconds = None
+            if ts:
+                dt = fromiso(ts)
+                # Naive times are read as UTC; subtracting the naive epoch avoids a replace() per row.
+                seconds = dt.timestamp() if dt.tzinfo else (dt - naive_epoch).total_seconds()
+            current.append(Msg(seconds, sender_id, sender_name or sender_id, bool(is_owner), kind, content))
+        close()
     return threads, participants, owners
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 
 
 def write_jsonl(path: Path, examples: list[dict]) -> str:
+    """One JSON object per line (`json.dumps(ex, ensure_ascii=False)`); returns the file's sha256."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode       # what json.dumps uses, made once
     digest = hashlib.sha256()
     with path.open("w", encoding="utf-8") as fh:
-        for ex in examples:
-            line = json.dumps(ex, ensure_ascii=False) + "\n"
-            fh.write(line)
-            digest.update(line.encode("utf-8"))
+        for start in range(0, len(examples), 1000):
+            text = "".join([encode(ex) + "\n" for ex in examples[start:start + 1000]])
+            fh.write(text)
+            digest.update(text.encode("utf-8"))
     return digest.hexdigest()
 
 

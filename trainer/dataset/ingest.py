@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from trainer._gc import gc_paused
 from trainer.importers import ImportFormatError, ImportOptions, get_importer
 from trainer.importers.base import Problem
 from trainer.sources import find_source, hash_path, result_counts, save_source
@@ -52,7 +53,8 @@ async def import_export(db: aiosqlite.Connection, *, persona: str, kind: str, pa
 
         return ImportReport(existing["id"], False, kind, str(path), digest, json.loads(existing["counts"]))
     try:
-        result = importer.parse(path, options)
+        with gc_paused():           # synchronous; allocates one object per message, all kept
+            result = importer.parse(path, options)
     except ImportFormatError:
         raise
     except (UnicodeError, ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OSError) as exc:

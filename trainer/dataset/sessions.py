@@ -77,18 +77,25 @@ def split_sessions(messages: list[Msg], gap_s: float) -> list[list[Msg]]:
 
 def assemble_turns(messages: list[Msg], *, group: bool, cleaner: Cleaner, scrubber: Scrubber, stats: Counter) -> list[dict] | None:
     blocks: list[list] = []            # [role, [(speaker, text), ...]]
+    clean = cleaner.clean
+    kept = []
     for m in messages:
-        text = cleaner.clean(m.kind, m.text)
-        if text is None:
-            continue
-        if text:
-            text = scrubber.scrub(text)
-        role = "assistant" if m.is_owner else "user"
-        if blocks and blocks[-1][0] == role:
-            blocks[-1][1].append((m.sender_name, text))
-            stats["merged_burst_messages"] += 1
+        text = clean(m.kind, m.text)
+        if text is not None:
+            kept.append((m, text))
+    texts = scrubber.scrub_many([t for _, t in kept])      # = scrub() of each non-empty text
+    role = parts = None
+    merged = 0
+    for (m, _), text in zip(kept, texts):
+        if ("assistant" if m.is_owner else "user") == role:
+            parts.append((m.sender_name, text))
+            merged += 1
         else:
-            blocks.append([role, [(m.sender_name, text)]])
+            role = "assistant" if m.is_owner else "user"
+            parts = [(m.sender_name, text)]
+            blocks.append([role, parts])
+    if merged:
+        stats["merged_burst_messages"] += merged
     while blocks and blocks[0][0] == "assistant":
         blocks.pop(0)
         stats["trimmed_leading_assistant"] += 1

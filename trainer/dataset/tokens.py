@@ -18,6 +18,7 @@ class TokenCounter:
         self.name = "estimate (chars/4)"
         self._count: Callable[[str], int]
         self._batch = None
+        self._estimate = tokenizer is None
         if tokenizer is None:
             self._count = lambda text: (len(text) + 3) // 4
         elif hasattr(tokenizer, "encode"):
@@ -41,6 +42,8 @@ class TokenCounter:
     def count_many(self, texts: list[str]) -> list[int]:
         if self._batch is not None and texts:
             return self._batch(texts)
+        if self._estimate:
+            return [(len(t) + 3) // 4 if t else 0 for t in texts]
         return [self.count(t) for t in texts]
 
     def count_chat(self, messages: list[dict]) -> int:

@@ -52,7 +52,7 @@ def example_errors(example, *, allow_silence: bool = False) -> list[str]:
             continue
         if "role" not in message or "content" not in message:
             errors.append("message_missing_key")
-        if any(k not in _ALLOWED_KEYS for k in message):
+        if not _ALLOWED_KEYS.issuperset(message):
             errors.append("message_unrecognized_key")
         role = message.get("role")
         if role not in _ROLES:

@@ -15,13 +15,14 @@ the owner is the `--owner` name matched exactly.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 
 from trainer.importers._io import Tree, looks_binary
 from trainer.importers._owner import match_owner
 from trainer.importers._whatsapp_dates import infer_order, split_date, to_date
 from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
+from trainer.textmatch import literal_trie
 
 EXPECTED = ("a WhatsApp chat export (.txt or .zip) with lines like "
             "'[31/12/23, 23:59:59] Name: text' or '31/12/2023, 23:59 - Name: text'")
@@ -37,6 +38,25 @@ _HEADER = re.compile(
 # A line that starts like a header but did not parse (e.g. "3:22_AM"): reported, not glued to a message.
 _HEADERISH = re.compile(r"^\[?\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4},? \d{1,2}[:.]\d")
 _SENDER = re.compile(r"^(?P<sender>[^:\n]{1,100}?):(?: |$|(?=[^\d\s/]))(?P<body>.*)$", re.S)
+# _HEADER over a whole text at once: any leading marks skipped (as the per-line form strips them), one line per match.
+_HEADER_LINES = re.compile("^[" + _MARKS + "]*" + _HEADER.pattern[1:], re.M)
+_MARKS_SP = _MARKS + " "
+# Android's 24-hour header, "31/12/2023, 23:59 - rest", and nothing else: on such a line every part of
+# _HEADER takes its first choice (no bracket, the whole digit runs, no seconds, no meridiem, " - "),
+# so _HEADER reads the same date, time and rest from it (and no meridiem). Lines it misses are left
+# to _HEADER.
+_SIMPLE_HEADER_LINES = re.compile(r"^(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}), (\d{1,2}:\d{2}) - (.*)$", re.M)
+
+
+def _mostly_simple_headers(text: str) -> bool:
+    """Whether most header lines near the start of a chat have the simple Android shape (a speed choice only)."""
+    simple = other = 0
+    for line in text[:20000].split("\n")[:200]:
+        if _SIMPLE_HEADER_LINES.match(line):
+            simple += 1
+        elif _HEADER.match(line.lstrip(_MARKS)):
+            other += 1
+    return simple > 2 * other
 _PM = {"p", "午後", "오후", "nachm."}
 _AM = {"a", "午前", "오전", "vorm."}
 
@@ -72,14 +92,15 @@ _EXT_TYPES = {
 
 _OMIT_WORDS = {"omitted", "omitida", "omitido", "weggelassen", "ausgelassen", "absente", "absent", "omessa", "omesso",
                "ocultado", "ocultada", "weggelaten"}
+_OMIT_LAST = "".join(sorted({w[-1] for w in _OMIT_WORDS} | {w[-1].upper() for w in _OMIT_WORDS}))
 # Cheap substring tests decide whether the costly system-phrase regex needs to run at all.
-_SYSTEM_HINT = re.compile("encrypt|ende-zu|extremo|bout en bout|security code|sicherheitsnummer|group|gruppe"
-                          "|delet|lösch|elimin|supprim|apagad|verwijder")
+_SYSTEM_HINT = re.compile(literal_trie({"encrypt", "ende-zu", "extremo", "bout en bout", "security code", "sicherheitsnummer",
+                                         "group", "gruppe", "delet", "lösch", "elimin", "supprim", "apagad", "verwijder"}))
 
 
 def media_type(body: str) -> str | None:
     """The media type a placeholder body stands for, or None when the body is ordinary text."""
-    b = body.strip(_MARKS + " ")
+    b = body.strip(_MARKS_SP)
     if not b or len(b) > 300:
         return None
     first, last = b[0], b[-1]
@@ -97,11 +118,13 @@ def media_type(body: str) -> str | None:
             if key in name:
                 return kind
         return _EXT_TYPES.get(ext, "file")
-    if b.rsplit(" ", 1)[-1].lower() in _OMIT_WORDS:
+    # `last in _OMIT_LAST`: only those characters lower-case to the last letter of an "omitted" word.
+    if last in _OMIT_LAST and b.rsplit(" ", 1)[-1].lower() in _OMIT_WORDS:
         m = _OMITTED.match(b)
         if m:
             return _TYPE_WORDS.get(m.group("what").split()[0].lower(), "media")
-    if first in "LlSsUuPpEe":
+    # Every prefix below contains ':', and lower() never shortens a text (so "live location shared" needs <= 20 chars).
+    if first in "LlSsUuPpEe" and (":" in b or len(b) <= 20):
         low = b.lower()
         if low.startswith(("location: https://", "standort: https://", "ubicación: https://")) or low == "live location shared":
             return "location"
@@ -114,7 +137,7 @@ def is_system_body(body: str) -> bool:
     low = body[:200].lower()
     if _SYSTEM_HINT.search(low) is None:
         return False
-    return bool(_SYSTEM_PHRASES.search(low) or (len(body) < 60 and _DELETED.match(body.strip(_MARKS + " "))))
+    return bool(_SYSTEM_PHRASES.search(low) or (len(body) < 60 and _DELETED.match(body.strip(_MARKS_SP))))
 
 
 def _conversation_name(name: str) -> str:
@@ -148,38 +171,23 @@ class WhatsAppImporter:
         if looks_binary(text):
             return False
         # Pass 1: find headers and gather the dates so the day/month order can be inferred per separator.
-        entries: list[list] = []          # [line_no, date_str, time_str, meridiem, rest, continuation lines]
-        match = _HEADER.match
-        lines = text.split("\n")
-        while lines and not lines[-1].strip():      # trailing blank lines belong to no message
-            lines.pop()
-        for line_no, line in enumerate(lines, 1):
-            stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
-            m = match(stripped)
-            if m is not None:
-                entries.append([line_no, m.group("date"), m.group("time"), m.group("mer"), m.group("rest"), None])
-                continue
-            if _HEADERISH.match(stripped):
-                result.skip(Problem(file, f"line {line_no}", f"unrecognised timestamp in {stripped[:40]!r}"), "bad_timestamp")
-                entries.append(None)        # swallow its continuation lines rather than gluing them elsewhere
-                continue
-            if entries and entries[-1] is not None:
-                cont = entries[-1][5]
-                if cont is None:
-                    entries[-1][5] = [line]
-                else:
-                    cont.append(line)
-                result.merged += 1
-            elif not entries and line.strip():
-                result.skip(Problem(file, f"line {line_no}", "text before the first message header"), "before_first_message")
-        entries = [e for e in entries if e is not None]
+        entries, conts = self._scan(text, file, result)
         if not entries:
             return False
         orders = self._date_orders(entries, options.date_order)
+        # Pass 2: timestamps, senders, kinds. Chats repeat the same date and minute a lot, hence the caches.
         date_cache: dict[str, object] = {}
-        time_cache: dict[tuple, datetime | None] = {}       # chats repeat the same minute a lot
+        time_cache: dict[tuple, time | None] = {}
+        combine = datetime.combine
+        senders: dict[str, str | None] = {}        # raw "sender" group -> cleaned name (None: a system line)
+        participants = result.participants
+        messages = result.messages
+        append = messages.append
+        sender_match = _SENDER.match
+        hint = _SYSTEM_HINT.search
+        marks, marks_sp, marks_sp_nl = _MARKS, _MARKS_SP, _MARKS + " \n"
         seq = 0
-        for line_no, date_str, time_str, mer, rest, cont in entries:
+        for index, (line_no, date_str, time_str, mer, rest) in enumerate(entries):
             day = date_cache.get(date_str)
             if day is None:
                 sep, fields, yf = split_date(date_str)
@@ -191,49 +199,127 @@ class WhatsAppImporter:
             if day is False:
                 result.skip(Problem(file, f"line {line_no}", f"impossible date {date_str!r} for the file's date order"), "bad_date")
                 continue
-            key = (date_str, time_str, mer)
-            ts = time_cache.get(key, False)
-            if ts is False:
-                ts = time_cache[key] = self._timestamp(day, time_str, mer)
-            if ts is None:
+            key = (time_str, mer)
+            clock = time_cache.get(key, False)
+            if clock is False:
+                clock = time_cache[key] = self._clock(time_str, mer)
+            if clock is None:
                 result.skip(Problem(file, f"line {line_no}", f"impossible time {time_str!r}"), "bad_time")
                 continue
-            body_first = rest
-            sm = _SENDER.match(rest)
-            if sm is None or '"' in sm.group("sender") or "\u201c" in sm.group("sender"):
-                sender, body, kind = "", rest, "system"
+            ts = combine(day, clock)
+            sm = sender_match(rest)
+            if sm is None:
+                sender = None
             else:
-                sender, body = sm.group("sender").strip(), sm.group("body")
-                sender = sender.lstrip(_MARKS)
-                if sender.startswith("~"):
-                    sender = sender[1:].strip(" \u202f\u00a0")
+                raw, body = sm.group(1, 2)
+                sender = senders.get(raw, False)
+                if sender is False:
+                    if '"' in raw or "\u201c" in raw:
+                        sender = None
+                    else:
+                        sender = raw.strip().lstrip(marks)
+                        if sender.startswith("~"):
+                            sender = sender[1:].strip(" \u202f\u00a0")
+                    senders[raw] = sender
+            cont = conts.get(index) if conts else None
+            if sender is None:
+                sender, kind, body = "", "system", rest
+                if cont:
+                    body = body + "\n" + "\n".join(cont)
+            else:
                 kind = "text"
-            if cont:
-                body = body + "\n" + "\n".join(cont)
-            if kind == "text":
-                first = body_first[sm.end("sender") + 1:].lstrip(" ") if sm else ""
+                if cont:
+                    body = body + "\n" + "\n".join(cont)
+                    head = body.split("\n", 1)[0]
+                else:
+                    head = body
                 if body.endswith(">"):
                     body = _EDITED.sub("", body)
-                mt = media_type(body.split("\n", 1)[0])
+                    head = body.split("\n", 1)[0]
+                mt = media_type(head)
                 if mt is not None:
                     caption = body.split("\n", 1)[1] if "\n" in body else ""
                     body, kind = f"<media:{mt}>" + (f"\n{caption}" if caption.strip() else ""), "media"
-                elif first.startswith("\u200e") or is_system_body(body):
+                elif ("\u200e" in rest and rest[sm.end(1) + 1:].lstrip(" ").startswith("\u200e")) or (
+                        hint(body[:200].lower()) is not None and is_system_body(body)):
                     kind = "system"
-                body = body.strip(_MARKS) if kind != "text" else body.lstrip(_MARKS).rstrip()
-                if kind == "text" and not body.strip():
-                    result.skip(Problem(file, f"line {line_no}", "empty message"), "empty")
-                    continue
+                if kind == "text":
+                    body = body.lstrip(marks).rstrip()
+                    if not body.strip():
+                        result.skip(Problem(file, f"line {line_no}", "empty message"), "empty")
+                        continue
+                else:
+                    body = body.strip(marks)
             if kind == "system":
-                sender_id, sender_name = "system", sender or "system"
-                body = body.strip(_MARKS + " \n")
+                append(RawMessage(conversation, seq, ts, "system", sender or "system", body.strip(marks_sp_nl), kind))
             else:
-                sender_id = sender_name = sender
-                if sender not in result.participants:
-                    result.participants[sender] = sender
-            result.messages.append(RawMessage(conversation, seq, ts, sender_id, sender_name, body, kind))
+                if sender not in participants:
+                    participants[sender] = sender
+                append(RawMessage(conversation, seq, ts, sender, sender, body, kind))
             seq += 1
         return True
+
+    @staticmethod
+    def _scan(text: str, file: str, result: ParseResult, fast: bool | None = None) -> tuple[list[tuple], dict[int, list[str]]]:
+        """Header lines as (line_no, date, time, meridiem, rest), and the continuation lines of each
+        (by index in that list). One regex pass over the whole text finds the headers: the general
+        `_HEADER` one, or, when the file's headers look like Android's "31/12/2023, 23:59 - " (the
+        most common export), a simpler regex for exactly that shape whose matches `_HEADER` would
+        read the same way; lines between two matches are then tried against `_HEADER` one by one."""
+        entries: list[tuple] = []
+        conts: dict[int, list[str]] = {}
+        line_no = 0
+        pos = 0
+        swallowing = False          # after an unparseable header: its continuation lines go nowhere
+        header = _HEADER.match
+
+        def others(lines: list[str]) -> None:
+            nonlocal line_no, swallowing
+            for line in lines:
+                line_no += 1
+                stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
+                m = header(stripped)
+                if m is not None:
+                    entries.append((line_no, *m.group("date", "time", "mer", "rest")))
+                    swallowing = False
+                    continue
+                if _HEADERISH.match(stripped):
+                    result.skip(Problem(file, f"line {line_no}", f"unrecognised timestamp in {stripped[:40]!r}"), "bad_timestamp")
+                    swallowing = True       # swallow its continuation lines rather than gluing them elsewhere
+                    continue
+                if entries and not swallowing:
+                    conts.setdefault(len(entries) - 1, []).append(line)
+                    result.merged += 1
+                elif not entries and not swallowing and line.strip():
+                    result.skip(Problem(file, f"line {line_no}", "text before the first message header"), "before_first_message")
+
+        if fast is None:
+            fast = _mostly_simple_headers(text)
+        if fast:
+            for m in _SIMPLE_HEADER_LINES.finditer(text):
+                start = m.start()
+                if start > pos:
+                    others(text[pos:start - 1].split("\n"))
+                line_no += 1
+                swallowing = False
+                date_str, time_str, rest = m.groups()
+                entries.append((line_no, date_str, time_str, None, rest))
+                pos = m.end() + 1
+        else:
+            for m in _HEADER_LINES.finditer(text):
+                start = m.start()
+                if start > pos:
+                    others(text[pos:start - 1].split("\n"))
+                line_no += 1
+                swallowing = False
+                entries.append((line_no, *m.group("date", "time", "mer", "rest")))
+                pos = m.end() + 1
+        if pos <= len(text):
+            tail = text[pos:].split("\n")
+            while tail and not tail[-1].strip():      # trailing blank lines belong to no message
+                tail.pop()
+            others(tail)
+        return entries, conts
 
     @staticmethod
     def _date_orders(entries, override: str | None) -> dict[tuple[str, bool], str]:
@@ -248,8 +334,14 @@ class WhatsAppImporter:
             groups.setdefault((sep, yf), []).append(fields)
         return {key: (override or infer_order(fields, key[1])) for key, fields in groups.items()}
 
+    @classmethod
+    def _timestamp(cls, day, time_str: str, mer: str | None) -> datetime | None:
+        clock = cls._clock(time_str, mer)
+        return None if clock is None else datetime.combine(day, clock)
+
     @staticmethod
-    def _timestamp(day, time_str: str, mer: str | None) -> datetime | None:
+    def _clock(time_str: str, mer: str | None) -> time | None:
+        """The time of day a header's time (and meridiem) stands for; None when impossible."""
         parts = time_str.replace(".", ":").split(":")
         hour, minute = int(parts[0]), int(parts[1])
         second = int(parts[2]) if len(parts) > 2 else 0
@@ -260,6 +352,6 @@ class WhatsAppImporter:
             elif key in _AM and hour == 12:
                 hour = 0
         try:
-            return datetime(day.year, day.month, day.day, hour, minute, second)
+            return time(hour, minute, second)
         except ValueError:
             return None

@@ -80,11 +80,13 @@ def build_messages(
         return [system, *rendered]
 
     messages = assemble(kept)
-    while len(kept) > 1 and count(messages) > budget:
+    tokens = count(messages)
+    while len(kept) > 1 and tokens > budget:
         kept = kept[1:]
         messages = assemble(kept)
+        tokens = count(messages)
 
-    if len(messages) > 1 and count(messages) > budget:
+    if len(messages) > 1 and tokens > budget:
         last = messages[-1]
         room = budget - count([system, {"role": last["role"], "content": ""}])
         text = last["content"]

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable, Literal, NamedTuple
 
-from bot.conversations.notices import is_notice, is_reset
+from bot.conversations.notices import NOTICES, RESET_NOTICE
 from bot.engine.types import Turn
 from bot.persona.spec import PersonaSpec
 
@@ -127,29 +127,33 @@ class RecentMessages:
 
 def to_turns(messages: Iterable[ChatMessage], persona: PersonaSpec, personas: dict[str, PersonaSpec] | None = None) -> list[Turn]:
     """`messages` oldest first → turns oldest first, for `persona` to answer."""
-    ordered = list(messages)
+    ordered = messages if isinstance(messages, list) else list(messages)
     start = 0
     for i in range(len(ordered) - 1, -1, -1):
         m = ordered[i]
-        if m.speaker in ("self", "system") and is_reset(m.content):
+        if (m.speaker == "self" or m.speaker == "system") and m.content.startswith(RESET_NOTICE):
             start = i + 1
             break
+    own_name, own_persona = persona.display_name, persona.name
+    personas = personas or {}
     turns: list[Turn] = []
-    for m in ordered[start:]:
-        content = m.content.strip()
-        if not content or m.speaker == "system":
+    append = turns.append
+    for i in range(start, len(ordered)):
+        m = ordered[i]
+        speaker = m.speaker
+        if speaker == "system":
             continue
-        if m.speaker == "self":
-            if is_notice(content):
-                continue
-            turns.append(Turn(m.author_id, persona.display_name, content, from_persona=True))
-        elif m.speaker == "persona":
-            if m.persona == persona.name:
-                turns.append(Turn(m.author_id, persona.display_name, content, from_persona=True))
-            else:
-                other = (personas or {}).get(m.persona or "")
-                name = other.display_name if other else m.author_name
-                turns.append(Turn(f"persona:{m.persona or m.author_id}", name, content))
+        content = m.content.strip()
+        if not content:
+            continue
+        if speaker == "member" or speaker == "bot":
+            append(Turn(m.author_id, m.author_name, content))
+        elif speaker == "self":
+            if not content.startswith(NOTICES):
+                append(Turn(m.author_id, own_name, content, True))
+        elif m.persona == own_persona:     # speaker "persona"
+            append(Turn(m.author_id, own_name, content, True))
         else:
-            turns.append(Turn(m.author_id, m.author_name, content))
+            other = personas.get(m.persona or "")
+            append(Turn(f"persona:{m.persona or m.author_id}", other.display_name if other else m.author_name, content))
     return turns

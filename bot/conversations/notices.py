@@ -19,7 +19,7 @@ stored, and it never appears in the bot's logs.
 • You can opt out at any time: logging stops with your next message.
 • `/privacy export` sends you everything stored about you; `/privacy forget` deletes it."""
 
-_NOTICES = (BUSY_NOTICE, RESET_NOTICE)
+NOTICES = (BUSY_NOTICE, RESET_NOTICE)
 
 
 def consent_policy(version: str) -> str:
@@ -28,7 +28,7 @@ def consent_policy(version: str) -> str:
 
 def is_notice(text: str) -> bool:
     """A message the bot posted as itself rather than as a persona."""
-    return any(text.startswith(n) for n in _NOTICES)
+    return text.startswith(NOTICES)
 
 
 def is_reset(text: str) -> bool:

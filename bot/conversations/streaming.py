@@ -55,15 +55,29 @@ async def render_stream(
     result = StreamResult()
     iterator = aiter(deltas)
     shown: list[str] = []
-    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # New text (or the stream's end) wakes the loop through one future, not an Event plus a
+    # waiter task per wait: an instant reply costs the producer task and nothing more.
+    changed = False
+    wake: asyncio.Future | None = None
     started = clock()
 
+    def notify(_: object = None) -> None:
+        nonlocal wake
+        if wake is not None:
+            if not wake.done():
+                wake.set_result(None)
+            wake = None
+
     async def produce() -> None:
+        nonlocal changed
         async for delta in iterator:
             result.text += delta
-            changed.set()
+            changed = True
+            notify()
 
     producer = asyncio.ensure_future(produce())
+    producer.add_done_callback(notify)
     last_update = float("-inf")
 
     async def update() -> None:
@@ -84,13 +98,10 @@ async def render_stream(
 
     try:
         while True:
-            if not producer.done():
-                waiter = asyncio.ensure_future(changed.wait())
-                try:
-                    await asyncio.wait({producer, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-            changed.clear()
+            if not producer.done() and not changed:
+                wake = loop.create_future()
+                await wake
+            changed = False
             if result.handles:
                 # Something is on screen: the next change is an edit, so honour the interval,
                 # collecting more text meanwhile.

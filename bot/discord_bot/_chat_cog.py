@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from operator import itemgetter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 TYPING_GRACE_S = 0.25
 TYPING_REFRESH_S = 8.0   # Discord shows typing for about 10 s per trigger
 FEEDBACK = {"👍": 1, "👎": -1}
+_ORDER = itemgetter(0, 1, 2)   # (anchor, is a reply, id): a reply right after what it answered
 
 
 @dataclass(slots=True)
@@ -151,7 +153,7 @@ class ChatCog(commands.Cog):
                         bot.gate.running, bot.gate.waiting, message.id, key)
             await self._post_notice(message, BUSY_NOTICE)
             return
-        typing = asyncio.create_task(self._typing(message.channel))
+        typing = _Typing(bot.http, message.channel.id)
         started = time.monotonic()
         try:
             async with slot:
@@ -227,24 +229,26 @@ class ChatCog(commands.Cog):
         `message` are left for the next turn.
         """
         answered = self.speakers.answered
-
-        def anchor(item: HistoryItem) -> int:
-            if item.ours:
-                target = answered.get(item.chat.id, item.reference)
-                if target is not None:
-                    return target
-            return item.chat.id
-
+        mid = message.id
         keyed = []
-        present = False
+        present = moved = False
         for item in recent:
-            a = anchor(item)
-            if a <= message.id:
-                keyed.append((a, item.chat.id != a, item.chat.id, item))
-                present = present or item.chat.id == message.id
+            cid = item.chat.id
+            anchor = cid
+            if item.ours:
+                target = answered.get(cid, item.reference)
+                if target is not None:
+                    anchor = target
+            if anchor <= mid:
+                if anchor != cid:
+                    moved = True
+                elif cid == mid:
+                    present = True
+                keyed.append((anchor, anchor != cid, cid, item))
         if not present:
-            keyed.append((message.id, False, message.id, HistoryItem(self.speakers.to_chat_message(message))))
-        keyed.sort(key=lambda k: k[:3])
+            keyed.append((mid, False, mid, HistoryItem(self.speakers.to_chat_message(message))))
+        if moved or not present:
+            keyed.sort(key=_ORDER)
         return [k[3] for k in keyed]
 
     async def _sink(self, message: discord.Message, persona: PersonaSpec, *, reply: bool):
@@ -255,15 +259,6 @@ class ChatCog(commands.Cog):
                 thread = message.channel if isinstance(message.channel, discord.Thread) else None
                 return WebhookSink(hook, persona, thread)
         return ChannelSink(message.channel, message if reply else None)
-
-    async def _typing(self, channel: discord.abc.Messageable) -> None:
-        await asyncio.sleep(TYPING_GRACE_S)
-        try:
-            while True:
-                await channel.typing()
-                await asyncio.sleep(TYPING_REFRESH_S)
-        except discord.HTTPException as exc:  # cosmetic: never let typing break a reply
-            log.debug("typing indicator failed in %s: HTTP %s", getattr(channel, "id", "?"), exc.status)
 
     async def _post_notice(self, message: discord.Message, text: str) -> None:
         try:
@@ -326,11 +321,47 @@ class ChatCog(commands.Cog):
         await interaction.response.send_message(RESET_NOTICE)
 
 
+class _Typing:
+    """The typing indicator of one reply: shown only if no text is visible after TYPING_GRACE_S.
+
+    A timer, not a task: most replies are on screen before the grace ends, and then the indicator
+    costs one timer handle and no request.
+    """
+
+    __slots__ = ("_http", "_channel_id", "_timer", "_task")
+
+    def __init__(self, http, channel_id: int):
+        self._http = http
+        self._channel_id = channel_id
+        self._task: asyncio.Task | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(TYPING_GRACE_S, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._http.send_typing(self._channel_id)
+                await asyncio.sleep(TYPING_REFRESH_S)
+        except discord.HTTPException as exc:  # cosmetic: never let typing break a reply
+            log.debug("typing indicator failed in %s: HTTP %s", self._channel_id, exc.status)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
 class _Tracked:
     """Wraps a sink: the typing indicator stops once the first text is on screen, and each posted
     message is remembered as the answer to `answered` (history puts it back in its place)."""
 
-    def __init__(self, sink, typing: asyncio.Task, speakers: Speakers, answered: int):
+    def __init__(self, sink, typing: _Typing, speakers: Speakers, answered: int):
         self._sink = sink
         self._typing = typing
         self._speakers = speakers

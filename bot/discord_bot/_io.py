@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import discord
+from discord.http import handle_message_parameters
+from discord.utils import MISSING
 
 from bot.conversations.history import ChatMessage, HistoryItem
 from bot.conversations.streaming import MessageGone
@@ -35,28 +38,48 @@ def _gone(exc: discord.HTTPException) -> bool:
     return isinstance(exc, discord.NotFound) or exc.code in _GONE_CODES
 
 
+class Posted(NamedTuple):
+    """A message the bot account posted: all a reply needs to edit it later."""
+
+    id: int
+    channel_id: int
+
+
 class ChannelSink:
-    """Post as the bot account; the first part replies to the member's message when asked to."""
+    """Post as the bot account; the first part replies to the member's message when asked to.
+
+    Goes through discord.py's HTTP layer rather than `channel.send`/`message.edit`, which build a
+    full `Message` from every response: the reply only needs the new message's id, and the gateway
+    delivers the message itself anyway.
+    """
 
     def __init__(self, channel: discord.abc.Messageable, reference: discord.Message | None = None):
         self.channel = channel
         self.reference = reference
 
-    async def send(self, text: str) -> discord.Message:
+    async def send(self, text: str) -> Posted:
         ref, self.reference = self.reference, None
+        channel = self.channel
+        state = channel._state
         try:
-            return await self.channel.send(
-                text, reference=ref.to_reference(fail_if_not_exists=False) if ref else None,
-                mention_author=False, allowed_mentions=_NO_PINGS,
-            )
+            with handle_message_parameters(
+                content=text, nonce=secrets.randbits(64), allowed_mentions=_NO_PINGS,
+                message_reference=ref.to_reference(fail_if_not_exists=False).to_message_reference_dict() if ref else MISSING,
+                previous_allowed_mentions=state.allowed_mentions, mention_author=False,
+            ) as params:
+                data = await state.http.send_message(channel.id, params=params)
         except discord.HTTPException as exc:
             if _gone(exc):
                 raise MessageGone() from None
             raise
+        return Posted(int(data["id"]), channel.id)
 
-    async def edit(self, handle: discord.Message, text: str) -> None:
+    async def edit(self, handle: Posted, text: str) -> None:
+        state = self.channel._state
         try:
-            await handle.edit(content=text, allowed_mentions=_NO_PINGS)
+            with handle_message_parameters(content=text, allowed_mentions=_NO_PINGS,
+                                           previous_allowed_mentions=state.allowed_mentions) as params:
+                await state.http.edit_message(handle.channel_id, handle.id, params=params)
         except discord.HTTPException as exc:
             if _gone(exc):
                 raise MessageGone() from None

@@ -8,6 +8,7 @@ stop sequence, so what has been shown never has to be taken back.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -23,6 +24,18 @@ def _label_alternation(labels: list[str]) -> str:
     return "|".join(re.escape(l) for l in unique)
 
 
+@functools.lru_cache(maxsize=4096)
+def _label_patterns(own_labels: tuple[str, ...], other_labels: tuple[str, ...]) -> tuple[re.Pattern | None, re.Pattern | None]:
+    """The label regexes for one set of labels; a conversation asks for the same set every turn."""
+    own = _label_alternation(list(own_labels))
+    other = _label_alternation(list(other_labels))
+    # One or more own labels at a line start ("TIM: TIM: hi").
+    own_re = re.compile(rf"(?im)^(?:{_DECOR}(?:{own}){_DECOR}:{_DECOR})+") if own else None
+    # A member's label at a line start: the model is writing their turn.
+    other_re = re.compile(rf"(?im)(?:^|\n){_DECOR}(?:{other}){_DECOR}:") if other else None
+    return own_re, other_re
+
+
 @dataclass
 class StreamCleaner:
     """Feed raw deltas with `feed`; it returns the cleaned text that is now safe to show."""
@@ -36,12 +49,7 @@ class StreamCleaner:
 
     def __post_init__(self) -> None:
         self.stops = [s for s in dict.fromkeys([*self.stops, *CONTROL_STOPS]) if s]
-        own = _label_alternation(self.own_labels)
-        other = _label_alternation(self.other_labels)
-        # One or more own labels at a line start ("TIM: TIM: hi").
-        self._own_re = re.compile(rf"(?im)^(?:{_DECOR}(?:{own}){_DECOR}:{_DECOR})+") if own else None
-        # A member's label at a line start: the model is writing their turn.
-        self._other_re = re.compile(rf"(?im)(?:^|\n){_DECOR}(?:{other}){_DECOR}:") if other else None
+        self._own_re, self._other_re = _label_patterns(tuple(self.own_labels), tuple(self.other_labels))
         self._label_prefixes = [l.lower() for l in [*self.own_labels, *self.other_labels] if l.strip()]
 
     @property

@@ -66,7 +66,8 @@ class ReplyStream:
         )
         member_labels = [persona.user_label, *GENERIC_USER_LABELS,
                          *{t.author_name for t in self._history if not t.from_persona}]
-        other_personas = [l for l in self._engine.other_persona_labels if l.lower() not in {x.lower() for x in persona.labels}]
+        own = {x.lower() for x in persona.labels}
+        other_personas = [l for l in self._engine.other_persona_labels if l.lower() not in own]
         stops = list(persona.sampling.stop)
         attempts = 1 if persona.may_stay_silent else self._engine.empty_attempts
         for attempt in range(attempts):

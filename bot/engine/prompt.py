@@ -19,7 +19,10 @@ _PER_MESSAGE_OVERHEAD = 5
 
 def estimate_tokens(messages: list[dict]) -> int:
     """Tokenizer-free estimate (about 4 characters a token) for backends that can't count."""
-    return sum(_PER_MESSAGE_OVERHEAD + (len(m["content"]) + 3) // 4 for m in messages)
+    total = 0
+    for m in messages:
+        total += _PER_MESSAGE_OVERHEAD + (len(m["content"]) + 3) // 4
+    return total
 
 
 def render_turns(turns: Sequence[Turn]) -> list[dict]:
@@ -27,14 +30,19 @@ def render_turns(turns: Sequence[Turn]) -> list[dict]:
     humans = {t.author_id for t in turns if not t.from_persona}
     group = len(humans) > 1
     messages: list[dict] = []
+    last: dict | None = None
     for turn in turns:
-        role = "assistant" if turn.from_persona else "user"
-        content = f"{turn.author_name}: {turn.content}" if group and role == "user" else turn.content
-        if messages and messages[-1]["role"] == role:
-            # Two messages in a row from one side read as one turn to the model.
-            messages[-1]["content"] += "\n" + content
+        if turn.from_persona:
+            role, content = "assistant", turn.content
         else:
-            messages.append({"role": role, "content": content})
+            role = "user"
+            content = f"{turn.author_name}: {turn.content}" if group else turn.content
+        if last is not None and last["role"] == role:
+            # Two messages in a row from one side read as one turn to the model.
+            last["content"] += "\n" + content
+        else:
+            last = {"role": role, "content": content}
+            messages.append(last)
     return messages
 
 
@@ -59,7 +67,7 @@ def build_messages(
     keep = 0
     spent = estimate_tokens([system])
     for turn in reversed(turns):
-        spent += estimate_tokens([{"content": turn.content}])
+        spent += _PER_MESSAGE_OVERHEAD + (len(turn.content) + 3) // 4   # estimate_tokens of the one turn
         if spent > budget * 1.5 and keep > 0:
             break
         keep += 1
@@ -72,11 +80,13 @@ def build_messages(
         return [system, *rendered]
 
     messages = assemble(kept)
-    while len(kept) > 1 and count(messages) > budget:
+    tokens = count(messages)
+    while len(kept) > 1 and tokens > budget:
         kept = kept[1:]
         messages = assemble(kept)
+        tokens = count(messages)
 
-    if len(messages) > 1 and count(messages) > budget:
+    if len(messages) > 1 and tokens > budget:
         last = messages[-1]
         room = budget - count([system, {"role": last["role"], "content": ""}])
         text = last["content"]

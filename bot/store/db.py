@@ -11,9 +11,12 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 import aiosqlite
+
+T = TypeVar("T")
+
 
 class MigrationError(RuntimeError):
     """A migration file failed; the database is left at the last version that applied cleanly."""
@@ -68,6 +71,16 @@ async def migrate(db: aiosqlite.Connection, target: int | None = None) -> list[s
         have = version
         applied.append(name)
     return applied
+
+
+async def run_on_connection(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn(sqlite3_connection, *args)` on the connection's worker thread, as one queued call.
+
+    Each aiosqlite statement is a hop to that thread and back; a write path of several statements
+    done this way costs one hop, and no other statement on the connection runs in the middle of it.
+    (aiosqlite has no public call for this; `_execute` and `_conn` are what its own methods use.)
+    """
+    return await db._execute(lambda: fn(db._conn, *args))
 
 
 async def connect(path: Path | str) -> aiosqlite.Connection:

@@ -6,12 +6,13 @@ returns None and writes nothing, not even a member row.
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.consent import has_consent
-from bot.store.db import utcnow
+from bot.store.consent import OPTED_IN
+from bot.store.db import run_on_connection, utcnow
 
 
 @dataclass(frozen=True)
@@ -21,14 +22,29 @@ class LoggedExchange:
     reply_message_id: int
 
 
-async def _conversation_id(db: aiosqlite.Connection, persona: str, key: str) -> int:
-    # Upsert that always returns the id (a no-op update makes RETURNING fire on conflict too).
-    rows = await db.execute_fetchall(
-        "INSERT INTO conversations(persona, key, started_at) VALUES (?, ?, ?) "
-        "ON CONFLICT(persona, key) DO UPDATE SET key = excluded.key RETURNING id",
-        (persona, key, utcnow()),
-    )
-    return rows[0][0]
+_CONSENTED = "SELECT 1 FROM consent WHERE user_id = ? AND status = ?"
+# Upsert that always returns the id (a no-op update makes RETURNING fire on conflict too).
+_CONVERSATION = ("INSERT INTO conversations(persona, key, started_at) VALUES (?, ?, ?) "
+                 "ON CONFLICT(persona, key) DO UPDATE SET key = excluded.key RETURNING id")
+_USER_TURN = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, created_at) "
+              "VALUES (?, 'user', ?, ?, ?, ?)")
+_REPLY = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, model, reply_to, created_at) "
+          "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?)")
+
+
+def _write_exchange(conn: sqlite3.Connection, persona: str, key: str, user_id: str, user_content: str,
+                    reply_content: str, model: str | None, user_external_id: str | None,
+                    reply_external_id: str | None) -> LoggedExchange | None:
+    """Runs on the connection's own thread: the consent check and the writes, with nothing in between."""
+    if conn.execute(_CONSENTED, (user_id, OPTED_IN)).fetchone() is None:
+        return None
+    now = utcnow()
+    conversation_id = conn.execute(_CONVERSATION, (persona, key, now)).fetchone()[0]
+    user_message_id = conn.execute(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now)).lastrowid
+    reply_message_id = conn.execute(
+        _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now)).lastrowid
+    conn.commit()
+    return LoggedExchange(conversation_id, user_message_id, reply_message_id)
 
 
 async def log_exchange(
@@ -43,25 +59,14 @@ async def log_exchange(
     user_external_id: str | None = None,
     reply_external_id: str | None = None,
 ) -> LoggedExchange | None:
-    """Store one member turn and the persona's reply, if and only if the member opted in."""
-    if not await has_consent(db, user_id):
-        return None
-    now = utcnow()
-    conversation_id = await _conversation_id(db, persona, conversation_key)
-    cur = await db.execute(
-        "INSERT INTO messages(conversation_id, role, author_id, external_id, content, created_at) "
-        "VALUES (?, 'user', ?, ?, ?, ?)",
-        (conversation_id, user_id, user_external_id, user_content, now),
-    )
-    user_message_id = cur.lastrowid
-    cur = await db.execute(
-        "INSERT INTO messages(conversation_id, role, author_id, external_id, content, model, reply_to, created_at) "
-        "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?)",
-        (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now),
-    )
-    reply_message_id = cur.lastrowid
-    await db.commit()
-    return LoggedExchange(conversation_id, user_message_id, reply_message_id)
+    """Store one member turn and the persona's reply, if and only if the member opted in.
+
+    The consent check and the writes run as one call on the connection's thread (one hop instead of
+    five): no other statement on the connection can come between them, so an opt-out recorded
+    before this call is always seen.
+    """
+    return await run_on_connection(db, _write_exchange, persona, conversation_key, user_id, user_content,
+                                   reply_content, model, user_external_id, reply_external_id)
 
 
 async def set_reply_external_id(db: aiosqlite.Connection, reply_message_id: int, external_id: str) -> None:

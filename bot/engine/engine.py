@@ -112,18 +112,25 @@ class ChatEngine:
         self._resolve = resolve_backend
         self.other_persona_labels = list(other_persona_labels)
         self.empty_attempts = empty_attempts
+        # id(backend) -> (backend, counter); the backend is kept so its id is never reused meanwhile.
+        self._counters: dict[int, tuple[Backend, object]] = {}
 
     def backend_for(self, persona: PersonaSpec) -> Backend:
         return self._resolve(persona)
 
-    @staticmethod
-    def counter_for(backend: Backend):
-        """The backend's tokenizer-based counter when it has one, else None (estimate)."""
-        try:
-            probe = backend.count_tokens([{"role": "user", "content": "hi"}])
-        except Exception:  # a counter that fails is no counter; the estimate still bounds the prompt
-            return None
-        return backend.count_tokens if probe is not None else None
+    def counter_for(self, backend: Backend):
+        """The backend's tokenizer-based counter when it has one, else None (estimate).
+
+        Asked once per backend, not per reply: whether a backend can count never changes.
+        """
+        key = id(backend)
+        if key not in self._counters:
+            try:
+                probe = backend.count_tokens([{"role": "user", "content": "hi"}])
+            except Exception:  # a counter that fails is no counter; the estimate still bounds the prompt
+                probe = None
+            self._counters[key] = (backend, backend.count_tokens if probe is not None else None)
+        return self._counters[key][1]
 
     def respond(self, persona: PersonaSpec, history: Sequence[Turn], *, seed: int | None = None) -> ReplyStream:
         return ReplyStream(self, persona, history, seed)

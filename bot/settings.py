@@ -45,6 +45,15 @@ class CoreSettings(_Section):
     def models_dir(self) -> Path:
         return self.models_dir_override if self.models_dir_override is not None else self.data_dir / "models"
 
+    @property
+    def member_personas_dir(self) -> Path:
+        """Member-created personas (digital twins, imported cards): state, never in the repository."""
+        return self.data_dir / "personas"
+
+    def persona_dirs(self) -> list[Path]:
+        """Where personas are looked up, shipped ones first (they win a name clash)."""
+        return [self.resolved_personas_dir(), self.member_personas_dir]
+
     def resolved_personas_dir(self) -> Path:
         if self.personas_dir is not None:
             return self.personas_dir

@@ -24,7 +24,7 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
     from bot.persona import PersonaError, load_personas
 
     try:
-        personas = load_personas(settings.core.resolved_personas_dir())
+        personas = load_personas(settings.core.persona_dirs())
     except PersonaError as exc:
         err_console.print(f"[red]{exc}[/]")
         return 1

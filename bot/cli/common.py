@@ -45,13 +45,15 @@ def fail(message: str, code: int = 1) -> "typer.Exit":
 
 
 def load_persona_or_exit(ctx: typer.Context, name: str):
-    from bot.persona import PersonaError, load_persona, list_persona_names
+    from bot.persona import PersonaError, load_persona, persona_folders
 
-    folder = settings_from(ctx).core.resolved_personas_dir()
-    if name not in list_persona_names(folder):
-        known = ", ".join(list_persona_names(folder)) or "none"
-        raise fail(f"unknown persona {name!r} in {folder} (known: {known})")
+    dirs = settings_from(ctx).core.persona_dirs()
+    folders = persona_folders(dirs)
+    if name not in folders:
+        known = ", ".join(folders) or "none"
+        where = " or ".join(str(d) for d in dirs)
+        raise fail(f"unknown persona {name!r} in {where} (known: {known})")
     try:
-        return load_persona(folder / name)
+        return load_persona(folders[name])
     except PersonaError as exc:
         raise fail(str(exc))

@@ -50,7 +50,7 @@ async def _checks(settings, probe_backends: bool) -> list[tuple[str, bool, str]]
         rows.append(("database", False, str(exc)))
     personas = {}
     try:
-        personas = load_personas(settings.core.resolved_personas_dir())
+        personas = load_personas(settings.core.persona_dirs())
         rows.append(("personas", bool(personas), ", ".join(personas) or "none found"))
     except PersonaError as exc:
         rows.append(("personas", False, str(exc)))

@@ -48,7 +48,7 @@ async def serve_discord(settings, *, bot_options: dict | None = None) -> None:
 
     apply_endpoints(settings.discord)
     try:
-        personas = load_personas(settings.core.resolved_personas_dir())
+        personas = load_personas(settings.core.persona_dirs())
     except PersonaError as exc:
         raise fail(str(exc))
     labels = [label for p in personas.values() for label in p.labels]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Sequence
 
 from pydantic import ValidationError
 
@@ -50,19 +51,43 @@ def load_persona(folder: Path) -> PersonaSpec:
     return spec.model_copy(update={"folder": folder})
 
 
-def list_persona_names(personas_dir: Path) -> list[str]:
-    personas_dir = Path(personas_dir)
-    if not personas_dir.is_dir():
-        return []
-    return sorted(p.name for p in personas_dir.iterdir() if (p / SPEC_FILE).is_file())
+PersonaDirs = Path | str | Sequence[Path | str]
 
 
-def load_personas(personas_dir: Path) -> dict[str, PersonaSpec]:
-    """Every persona in the folder; raises one PersonaError that lists all invalid ones."""
+def _as_dirs(dirs: PersonaDirs) -> list[Path]:
+    return [Path(dirs)] if isinstance(dirs, (str, Path)) else [Path(d) for d in dirs]
+
+
+def persona_folders(dirs: PersonaDirs) -> dict[str, Path]:
+    """Name → folder for every persona in `dirs`, in order; an earlier folder's persona wins a name.
+
+    Callers pass `CoreSettings.persona_dirs()`: the shipped personas first, then the member-created
+    ones under the data directory, so a twin or imported card can never shadow TIM.
+    """
+    found: dict[str, Path] = {}
+    for root in _as_dirs(dirs):
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if (folder / SPEC_FILE).is_file():
+                found.setdefault(folder.name, folder)
+    return dict(sorted(found.items()))
+
+
+def list_persona_names(dirs: PersonaDirs) -> list[str]:
+    return list(persona_folders(dirs))
+
+
+def find_persona_folder(dirs: PersonaDirs, name: str) -> Path | None:
+    return persona_folders(dirs).get(name)
+
+
+def load_personas(dirs: PersonaDirs) -> dict[str, PersonaSpec]:
+    """Every persona in the folders; raises one PersonaError that lists all invalid ones."""
     specs, problems = {}, []
-    for name in list_persona_names(personas_dir):
+    for name, folder in persona_folders(dirs).items():
         try:
-            specs[name] = load_persona(Path(personas_dir) / name)
+            specs[name] = load_persona(folder)
         except PersonaError as exc:
             problems.append(str(exc))
     if problems:

@@ -26,7 +26,7 @@ def trainer(
 
     settings = settings_from(ctx)
     try:
-        personas = load_personas(settings.core.resolved_personas_dir())
+        personas = load_personas(settings.core.persona_dirs())
     except PersonaError as exc:
         raise fail(str(exc))
     if persona is not None and persona not in personas:

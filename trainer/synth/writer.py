@@ -56,15 +56,14 @@ def build_writer(settings: Settings, persona: PersonaSpec, kind: str | None = No
 
 
 def other_persona_names(settings: Settings, persona: PersonaSpec) -> tuple[str, ...]:
-    from bot.persona import list_persona_names, load_persona
+    from bot.persona import load_persona, persona_folders
 
-    folder = settings.core.resolved_personas_dir()
     names: list[str] = []
-    for name in list_persona_names(folder):
+    for name, folder in persona_folders(settings.core.persona_dirs()).items():
         if name == persona.name:
             continue
         try:
-            other = load_persona(folder / name)
+            other = load_persona(folder)
         except Exception:                       # an invalid neighbour must not block this persona
             continue
         names += [other.display_name, *other.aliases]

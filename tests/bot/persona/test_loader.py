@@ -61,3 +61,26 @@ def test_all_problems_reported_together(tmp_path):
     with pytest.raises(PersonaError) as err:
         load_personas(tmp_path)
     assert "a/persona.toml: bogus" in str(err.value) and "b/persona.toml: sampling.top_p" in str(err.value)
+
+
+def test_member_personas_are_found_beside_shipped_ones_and_never_shadow_them(tmp_path):
+    from bot.persona import find_persona_folder, persona_folders
+
+    shipped, member = tmp_path / "shipped", tmp_path / "member"
+    shipped.mkdir(), member.mkdir()
+    write(shipped, "tim", 'display_name = "TIM"\nsystem_prompt = "You are TIM."\n')
+    write(member, "tim", 'display_name = "Impostor"\nsystem_prompt = "You are someone else."\n')
+    write(member, "sam", 'display_name = "Sam"\nsystem_prompt = "You are Sam."\n')
+    folders = persona_folders([shipped, member, tmp_path / "absent"])
+    assert list(folders) == ["sam", "tim"]
+    assert folders["tim"] == shipped / "tim" and folders["sam"] == member / "sam"
+    assert load_personas([shipped, member])["tim"].display_name == "TIM"
+    assert find_persona_folder([shipped, member], "nobody") is None
+
+
+def test_settings_look_in_the_data_directory_for_member_personas(settings):
+    assert settings.core.persona_dirs() == [settings.core.resolved_personas_dir(), settings.core.data_dir / "personas"]
+    folder = settings.core.member_personas_dir / "sam"
+    folder.mkdir(parents=True)
+    (folder / "persona.toml").write_text('display_name = "Sam"\nsystem_prompt = "You are Sam."\n', encoding="utf-8")
+    assert {"tim", "sam"} <= set(load_personas(settings.core.persona_dirs()))

@@ -186,7 +186,8 @@ class ChatCog(commands.Cog):
         # The one write path: it stores nothing unless the author opted in.
         await log_exchange(bot.db, persona=persona.name, conversation_key=key, user_id=str(author_id),
                            user_content=said, reply_content=reply.text, model=reply.model,
-                           user_external_id=str(message.id), reply_external_id=str(result.handles[0].id))
+                           user_external_id=str(message.id), reply_external_id=str(result.handles[0].id),
+                           guild_id=str(message.guild.id) if message.guild else None)
 
     async def _history(self, message: discord.Message, persona: PersonaSpec) -> list[ChatMessage]:
         """The conversation read back from Discord, oldest first, ending with `message`."""

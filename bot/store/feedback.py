@@ -1,4 +1,8 @@
-"""👍/👎 feedback on persona replies, from consenting members only."""
+"""👍/👎 feedback on persona replies, from consenting members only.
+
+`record_feedback` stores a member's reaction; `remove_feedback` takes it back when they remove the
+reaction (only if what is stored is that reaction: removing 👍 leaves a later 👎 alone).
+"""
 from __future__ import annotations
 
 import aiosqlite
@@ -27,6 +31,19 @@ async def record_feedback(db: aiosqlite.Connection, *, user_id: str, reply_exter
     )
     await db.commit()
     return True
+
+
+async def remove_feedback(db: aiosqlite.Connection, *, user_id: str, reply_external_id: str, value: int) -> bool:
+    """Delete the member's +1/-1 on a stored reply when they remove that reaction. True if something was deleted."""
+    if value not in (-1, 1):
+        raise ValueError(f"feedback value must be -1 or 1, got {value!r}")
+    cur = await db.execute(
+        "DELETE FROM feedback WHERE user_id = ? AND value = ? AND message_id IN "
+        "(SELECT id FROM messages WHERE external_id = ? AND role = 'assistant')",
+        (user_id, value, reply_external_id),
+    )
+    await db.commit()
+    return cur.rowcount > 0
 
 
 async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:

@@ -359,7 +359,7 @@ def import_cmd(
             console.print(f"item {c['id']}: {c['from']} → {c['to']}", highlight=False)
         console.print(f"{len(changed)} changed, {unchanged} unchanged, {len(errors)} bad line(s).", highlight=False)
         for e in errors:
-            err_console.print(f"[red]{escape(e)}[/]", highlight=False)
+            err_console.print(f"[red]{escape(e)}[/]", highlight=False, soft_wrap=True)
     if errors:
         raise typer.Exit(1)
 

@@ -10,6 +10,13 @@ import aiosqlite
 from bot.store.consent import has_consent
 from bot.store.db import utcnow
 
+FEEDBACK_EMOJI = {"👍": 1, "👎": -1}
+
+
+def feedback_value(emoji: str) -> int | None:
+    """+1 for 👍, -1 for 👎 (any skin tone), None for any other reaction."""
+    return next((v for k, v in FEEDBACK_EMOJI.items() if emoji.startswith(k)), None)
+
 
 async def record_feedback(db: aiosqlite.Connection, *, user_id: str, reply_external_id: str, value: int) -> bool:
     """Store +1/-1 for a stored reply, identified by its Discord message id. Returns False when not stored

@@ -130,7 +130,8 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         progress("sessions", len(threads), len(threads))
         if not sessions:
             raise BuildError(f"no usable conversations for {persona.name}: {n_sessions} session(s) read, none with both a user turn and an owner reply"
-                             + ("" if sources or curated_info else " (no sources imported and no curated logs)"))
+                             + ("" if sources or curated_info else " (no sources imported and no curated logs)")
+                             + (f"; {curated_info['scope']['note']}" if curated_info and curated_info["scope"]["note"] else ""))
 
         # 3. Split whole sessions, then window them into examples.
         assign_splits(sessions, options.val_fraction)

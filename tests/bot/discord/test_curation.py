@@ -1,7 +1,10 @@
 """/curate through the fake Discord and the real discord.py: access, decisions, the modal, restarts,
 guild isolation, stats and reaction removal."""
 import asyncio
+import json
 import sys
+
+import pytest
 
 from bot.curation.access import REFUSAL
 from bot.discord_bot import PersonaBot
@@ -205,3 +208,40 @@ async def test_removing_a_reaction_removes_the_feedback(harness):
             break
         await asyncio.sleep(0.02)
     assert (await curation.get_item(h.db, item)).signals.thumbs_down == 0
+
+
+@pytest.mark.slow
+async def test_smollm2_reply_curated_in_discord_lands_in_the_next_dataset(harness, real_models_dir):
+    """The whole journey with the embedded model: members chat, an admin approves in Discord, the
+    reply is in the dataset built next."""
+    from bot.backends.local import LocalBackend
+    from bot.persona.spec import ModelSpec
+    from bot.settings import load_settings
+    from trainer.dataset.build import BuildOptions, build_dataset
+
+    h = harness
+    real = load_settings(data_dir=h.settings.core.data_dir, models_dir_override=real_models_dir, local_device="cpu")
+    backend = LocalBackend.from_spec(ModelSpec(), real)
+    h.bot.pool.pin("tim", backend)
+    try:
+        await h.opt_in(h.alice)
+        await h.say(h.general, h.alice, "What is photosynthesis? Answer in one sentence.", mention=True)
+        await h.fake.wait_for(lambda: h.fake.bot_messages(h.general), 300, "the model's reply")
+        await asyncio.wait_for(h.bot.conversations.drain(), 300)
+        reply = h.fake.bot_messages(h.general)[-1]["content"]
+        assert len(reply.split()) >= 3, reply
+
+        review = await done(await h.fake.slash(h.general, h.admin, "curate", "review"))
+        assert reply[:40] in review.text and "**alice:** What is photosynthesis?" in review.text
+        click = await done(await h.fake.click(review, h.admin, button(review, "Approve")))
+        assert "Approved item" in click.message["content"]
+    finally:
+        await backend.aclose()
+    result = await build_dataset(h.db, persona=h.bot.personas["tim"], data_dir=h.settings.core.data_dir,
+                                 options=BuildOptions(val_fraction=0.01, dedup=False))
+    lines = []
+    for name in ("train.jsonl", "val.jsonl"):
+        lines += [json.loads(line) for line in (result.folder / name).read_text().splitlines()]
+    assistant = [m["content"] for ex in lines for m in ex["messages"] if m["role"] == "assistant"]
+    assert any(reply.strip()[:40] in a for a in assistant), (reply, assistant)
+    assert result.manifest["curated"]["by_status"]["approved"] == 1

@@ -117,13 +117,15 @@ def test_export_edit_import_applies_decisions_and_names_the_bad_line(env, tmp_pa
     by_q["a"]["status"] = "approved"
     by_q["b"].update(status="corrected", correction="rb, but better")
     by_q["c"]["status"] = "corrected"                       # no correction: a bad line
-    lines = [json.dumps(by_q[q]) for q in ("a", "b", "c", "d")] + ["{not json"]
+    lines = [json.dumps(by_q[q]) for q in ("a", "b", "c", "d")] + ["{not json", '{"id": 999999, "status": "approved"}']
     file.write_text("\n".join(lines) + "\n")
     result = cli("curate", "import", str(file), "--as", "offline")
     assert result.exit_code == 1
     assert f"{file}:3: item {ids['c']}: status \"corrected\" needs the corrected reply" in result.output
     assert f"{file}:5: not valid JSON" in result.output
-    assert "2 changed, 1 unchanged, 2 bad line(s)" in result.stdout
+    assert f"{file}:6: item 999999: no such item" in result.output
+    assert result.output.index(f"{file}:3:") < result.output.index(f"{file}:5:") < result.output.index(f"{file}:6:")
+    assert "2 changed, 1 unchanged, 3 bad line(s)" in result.stdout
     assert f"item {ids['a']}: pending → approved" in result.stdout
     got = items(env)
     assert got["a"].status == "approved" and got["a"].curated_by == "cli:offline"

@@ -99,6 +99,20 @@ async def test_admin_approves_rejects_and_corrects_through_the_modal(harness):
     assert (await curation.decisions(h.db, third))[0]["via"] == "discord"
 
 
+async def test_an_item_leaves_the_queue_when_its_member_opts_out(harness):
+    h = harness
+    await h.opt_in(h.alice)
+    item = await chat(h, "opting out soon", "A reply to someone leaving.")
+    review = await done(await h.fake.slash(h.general, h.admin, "curate", "review"))
+    assert "A reply to someone leaving." in review.text
+    record = await done(await h.fake.slash(h.general, h.alice, "consent"))
+    await done(await h.fake.click(record, h.alice, "personabot:consent:opt-out"))
+    click = await done(await h.fake.click(review, h.admin, button(review, "Approve")))
+    assert "left the queue" in click.message["content"] and "Nothing left to review" in click.message["content"]
+    async with h.db.execute("SELECT curation_status FROM messages WHERE id = ?", (item,)) as cur:
+        assert (await cur.fetchone())[0] == "pending"
+
+
 async def test_skip_moves_on_and_the_end_says_so(harness):
     h = harness
     await h.opt_in(h.alice)

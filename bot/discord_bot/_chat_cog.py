@@ -179,15 +179,17 @@ class ChatCog(commands.Cog):
         log.info("persona %s answered message %s in %s: %d chars in %d message(s), %d edit(s), %.0f ms, model %s%s",
                  persona.name, message.id, key, len(reply.text), len(result.handles), result.edits,
                  (time.monotonic() - started) * 1000, reply.model, ", silent" if reply.silent else "")
-        if not result.handles or reply.error is not None:
-            return  # silence sends nothing; an apology is not a reply worth keeping
+        if not result.handles or (reply.error is not None and reply.text.strip() == persona.error_reply.strip()):
+            return  # silence sends nothing; an apology alone is not a reply worth keeping
+        # A reply cut short by a backend failure is kept with the error's type: curators see it flagged.
         author_id = message.author.id
         said = "\n".join(t for t in (self.speakers.clean(p.message) for p in run if p.message.author.id == author_id) if t)
         # The one write path: it stores nothing unless the author opted in.
         await log_exchange(bot.db, persona=persona.name, conversation_key=key, user_id=str(author_id),
                            user_content=said, reply_content=reply.text, model=reply.model,
                            user_external_id=str(message.id), reply_external_id=str(result.handles[0].id),
-                           guild_id=str(message.guild.id) if message.guild else None)
+                           guild_id=str(message.guild.id) if message.guild else None,
+                           error=reply.error.split(":", 1)[0] if reply.error else None)
 
     async def _history(self, message: discord.Message, persona: PersonaSpec) -> list[ChatMessage]:
         """The conversation read back from Discord, oldest first, ending with `message`."""

@@ -29,6 +29,7 @@ from discord.ext import commands
 
 from bot.curation.access import REFUSAL, curatable, may_curate
 from bot.curation.render import discord_text
+from bot.discord_bot._chat_cog import persona_autocomplete
 from bot.store import curation
 from bot.store.curation import QueueFilter, ReviewItem
 from bot.store.feedback import feedback_value, remove_feedback
@@ -210,13 +211,6 @@ class CorrectModal(discord.ui.Modal):
         await decide(bot, interaction, item, "corrected", self.skipped, self.persona_key, correction=text)
 
 
-async def persona_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    bot: PersonaBot = interaction.client  # type: ignore[assignment]
-    current = current.lower()
-    return [app_commands.Choice(name=f"{p.display_name} ({p.name})", value=p.name) for p in bot.personas.values()
-            if current in p.name.lower() or current in p.display_name.lower()][:25]
-
-
 @app_commands.guild_only()
 class CurationCog(commands.GroupCog, group_name="curate", group_description="Review logged replies: approve, reject, correct"):
     def __init__(self, bot: "PersonaBot"):
@@ -230,7 +224,7 @@ class CurationCog(commands.GroupCog, group_name="curate", group_description="Rev
 
     @app_commands.command(name="review")
     @app_commands.describe(persona="Only this persona's replies (default: every persona you may curate)")
-    @app_commands.autocomplete(persona=persona_choices)
+    @app_commands.autocomplete(persona=persona_autocomplete)
     async def review(self, interaction: discord.Interaction, persona: str | None = None) -> None:
         """Review logged replies one by one: Approve, Reject, Correct or Skip. Only you see it."""
         key = self._key(persona)
@@ -245,7 +239,7 @@ class CurationCog(commands.GroupCog, group_name="curate", group_description="Rev
 
     @app_commands.command(name="stats")
     @app_commands.describe(persona="Only this persona (default: every persona you may curate)")
-    @app_commands.autocomplete(persona=persona_choices)
+    @app_commands.autocomplete(persona=persona_autocomplete)
     async def stats(self, interaction: discord.Interaction, persona: str | None = None) -> None:
         """Replies by status, and how many were approved since the persona's last training run."""
         key = self._key(persona)

@@ -113,6 +113,24 @@ async def test_an_item_leaves_the_queue_when_its_member_opts_out(harness):
         assert (await cur.fetchone())[0] == "pending"
 
 
+async def test_a_reply_cut_short_by_a_backend_error_is_flagged_and_an_apology_alone_is_not_kept(harness):
+    from bot.backends.base import BackendError
+
+    h = harness
+    await h.opt_in(h.alice)
+    h.backend.enqueue(BackendError("down"))
+    await h.say(h.general, h.alice, "first try", mention=True)
+    await h.reply_text(h.general)
+    h.backend.enqueue(["Half an answer", BackendError("connection reset")])
+    await h.say(h.general, h.alice, "second try", mention=True)
+    await h.reply_text(h.general, count=2)
+    items = await curation.list_items(h.db)
+    assert len(items) == 1 and items[0].reply.startswith("Half an answer")
+    assert items[0].signals.flags == ["backend error: BackendError"]
+    review = await done(await h.fake.slash(h.general, h.admin, "curate", "review"))
+    assert "⚠️ backend error: BackendError" in review.text
+
+
 async def test_skip_moves_on_and_the_end_says_so(harness):
     h = harness
     await h.opt_in(h.alice)

@@ -93,7 +93,11 @@ def _read_key() -> str | None:
     if sys.stdin.isatty():
         import click
 
-        key = click.getchar()
+        try:
+            key = click.getchar()
+        except (KeyboardInterrupt, EOFError):   # Ctrl-C / Ctrl-D: quit, keeping what was decided
+            console.print()
+            return None
         console.print(escape(key), highlight=False)
         return key.lower()
     line = sys.stdin.readline()
@@ -110,7 +114,11 @@ def _correction(original: str) -> str | None:
     if editor:
         import click
 
-        edited = click.edit(original, editor=editor, extension=".txt", require_save=False)
+        try:
+            edited = click.edit(original, editor=editor, extension=".txt", require_save=False)
+        except click.ClickException as exc:     # the editor could not start or failed
+            err_console.print(f"[red]{escape(exc.format_message())}[/]", highlight=False)
+            return None
         text = (edited or "").strip()
     else:
         console.print("corrected reply (one line; empty keeps it pending): ", end="")
@@ -329,7 +337,7 @@ def import_cmd(
     if not file.is_file():
         raise fail(f"{file}: no such file", 2)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")   # an editor's byte-order mark is not a bad line
     except UnicodeDecodeError as exc:
         raise fail(f"{file}: not UTF-8 text ({exc.reason} at byte {exc.start})", 2)
     decisions, errors = parse_lines(text.splitlines(), file)

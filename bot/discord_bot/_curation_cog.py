@@ -57,6 +57,10 @@ def _manage_guild(interaction: discord.Interaction) -> bool:
     return perms.manage_guild or perms.administrator
 
 
+def _quoted(text: str) -> str:
+    return "`" + discord.utils.escape_markdown(text[:50]).replace("`", "'") + "`"
+
+
 async def _refuse(interaction: discord.Interaction, text: str = REFUSAL) -> None:
     log.info("curation refused for user %s in guild %s", interaction.user.id, interaction.guild_id)
     await interaction.response.send_message(text, ephemeral=True)
@@ -229,7 +233,7 @@ class CurationCog(commands.GroupCog, group_name="curate", group_description="Rev
         """Review logged replies one by one: Approve, Reject, Correct or Skip. Only you see it."""
         key = self._key(persona)
         if key is None:
-            await interaction.response.send_message(f"There is no persona called `{persona}`.", ephemeral=True)
+            await interaction.response.send_message(f"There is no persona called {_quoted(persona)}.", ephemeral=True)
             return
         if not _allowed(self.bot, interaction, key):
             await _refuse(interaction)
@@ -244,7 +248,7 @@ class CurationCog(commands.GroupCog, group_name="curate", group_description="Rev
         """Replies by status, and how many were approved since the persona's last training run."""
         key = self._key(persona)
         if key is None:
-            await interaction.response.send_message(f"There is no persona called `{persona}`.", ephemeral=True)
+            await interaction.response.send_message(f"There is no persona called {_quoted(persona)}.", ephemeral=True)
             return
         names = _allowed(self.bot, interaction, key)
         if not names:

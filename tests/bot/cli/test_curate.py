@@ -118,7 +118,7 @@ def test_export_edit_import_applies_decisions_and_names_the_bad_line(env, tmp_pa
     by_q["b"].update(status="corrected", correction="rb, but better")
     by_q["c"]["status"] = "corrected"                       # no correction: a bad line
     lines = [json.dumps(by_q[q]) for q in ("a", "b", "c", "d")] + ["{not json", '{"id": 999999, "status": "approved"}']
-    file.write_text("\n".join(lines) + "\n")
+    file.write_text("\ufeff" + "\n".join(lines) + "\n", encoding="utf-8")     # with an editor's BOM
     result = cli("curate", "import", str(file), "--as", "offline")
     assert result.exit_code == 1
     assert f"{file}:3: item {ids['c']}: status \"corrected\" needs the corrected reply" in result.output

@@ -61,6 +61,8 @@ async def test_plain_member_is_refused_and_sees_no_item(harness):
     assert await status_of(h, item) == "pending"
     stats = await done(await h.fake.slash(h.general, h.bob, "curate", "stats"))
     assert stats.text == REFUSAL
+    unknown = await done(await h.fake.slash(h.general, h.admin, "curate", "review", persona="no`body"))
+    assert unknown.text == "There is no persona called `no'body`." and unknown.responses[0]["data"]["flags"] & 64
 
 
 async def test_admin_approves_rejects_and_corrects_through_the_modal(harness):

@@ -58,7 +58,7 @@ def _manage_guild(interaction: discord.Interaction) -> bool:
 
 
 def _quoted(text: str) -> str:
-    return "`" + discord.utils.escape_markdown(text[:50]).replace("`", "'") + "`"
+    return "`" + discord.utils.escape_markdown(text[:50].replace("`", "'")) + "`"
 
 
 async def _refuse(interaction: discord.Interaction, text: str = REFUSAL) -> None:

@@ -58,7 +58,8 @@ def _manage_guild(interaction: discord.Interaction) -> bool:
 
 
 def _quoted(text: str) -> str:
-    return "`" + discord.utils.escape_markdown(text[:50].replace("`", "'")) + "`"
+    # Inside inline code only a backtick or a line break could break out.
+    return "`" + text[:50].replace("`", "'").replace("\n", " ") + "`"
 
 
 async def _refuse(interaction: discord.Interaction, text: str = REFUSAL) -> None:

@@ -105,13 +105,12 @@ async def screen(bot: "PersonaBot", interaction: discord.Interaction, persona_ke
     flt = await _queue(bot, interaction.guild_id, personas)
     items = await curation.list_items(bot.db, flt, personas=bot.personas, limit=1, offset=skipped)
     prefix = f"{note}\n" if note else ""
+    pending = (await curation.counts(bot.db, None, flt))["pending"]
     if not items:
-        pending = (await curation.counts(bot.db, None, flt))["pending"]
         end = ("Nothing left to review here. 🎉" if not pending
                else f"End of the queue: {pending} pending item(s) skipped. Run /curate review again to see them.")
         return prefix + end, None
     item = items[0]
-    pending = (await curation.counts(bot.db, None, flt))["pending"]
     spec = bot.personas[item.persona]
     text = discord_text(item, persona=spec.display_name, where=_where(bot, item), pending=pending)
     return prefix + text, ReviewView(item.id, skipped, persona_key)
@@ -183,6 +182,8 @@ async def decide(bot: "PersonaBot", interaction: discord.Interaction, item: Revi
 class ReviewView(discord.ui.View):
     def __init__(self, item_id: int, skipped: int, persona_key: str):
         super().__init__(timeout=None)
+        if len(f"{PREFIX}:correct:{item_id}:{skipped}:{persona_key}") > 100:
+            persona_key = ALL    # Discord's custom id limit; a very long persona name reviews every persona
         for action in LABELS:
             self.add_item(CurateButton(action, item_id, skipped, persona_key))
 

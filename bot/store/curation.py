@@ -370,12 +370,6 @@ async def training_scope(db: aiosqlite.Connection, spec: PersonaSpec) -> Scope:
                                    "bind it in its guild (/persona set) or set [curation] shared = true")
 
 
-def in_scope(guild_id: str | None, scope: Scope) -> bool:
-    if scope.guilds is None:
-        return True
-    return guild_id in scope.guilds if guild_id is not None else scope.include_unguilded
-
-
 async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:
     """Decisions the member made as a curator (their replies' own curation state is in `exchanges`)."""
     async with db.execute("SELECT message_id, status, correction, via, at FROM curation_decisions WHERE curator = ? ORDER BY id",

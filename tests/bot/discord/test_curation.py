@@ -192,7 +192,7 @@ async def test_a_button_from_before_a_restart_still_works(harness):
 async def test_one_guilds_items_never_show_in_anothers_queue(harness):
     h = harness
     await h.opt_in(h.alice)
-    ours = await chat(h, "ours", "Our guild's reply.")
+    await chat(h, "ours", "Our guild's reply.")
     await consent.set_consent(h.db, "elsewhere-member", True, "1", display_name="Zed")
     theirs = (await exchanges.log_exchange(h.db, persona="tim", conversation_key="discord:42", user_id="elsewhere-member",
                                            user_content="theirs", reply_content="OTHER-GUILD-REPLY", guild_id="424242",

@@ -39,6 +39,14 @@ TRAINED = ("approved", "corrected")
 VIA = ("discord", "terminal", "import", "auto")
 DEFAULT_BUDGET = 1536
 _CONTEXT_ROWS = 60          # rows read back per item before the token budget trims them
+SESSION_GAP_S = 2 * 3600    # as `dataset build`'s default: a longer silence starts another conversation
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -245,14 +253,15 @@ async def get_item(db: aiosqlite.Connection, item_id: int, *, personas: Mapping[
 
 async def _context(db: aiosqlite.Connection, conversation_id: int, reply_id: int, reply_to: int | None,
                    spec: PersonaSpec | None) -> tuple[ContextTurn, ...]:
-    """The turns before the reply, oldest first, as many as fit the persona's budget (at least the one it answered).
+    """The turns before the reply, oldest first, as many as fit the persona's budget (at least the one
+    it answered), back to the last silence longer than `SESSION_GAP_S` (the dataset's session gap).
 
     Turns of members who are not opted in now are left out: a curator sees only consented words.
     """
     persona_name = spec.display_name if spec else "persona"
     budget = (spec.context_budget if spec else DEFAULT_BUDGET) - (estimate_tokens([{"content": spec.system_prompt}]) if spec else 0)
     async with db.execute(
-        "SELECT m.id, m.role, m.content, m.corrected_content, m.curation_status, mem.display_name "
+        "SELECT m.id, m.role, m.content, m.corrected_content, m.curation_status, m.created_at, mem.display_name "
         "FROM messages m LEFT JOIN members mem ON mem.user_id = m.author_id "
         "JOIN consent k ON k.user_id = m.author_id AND k.status = ? "
         "WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
@@ -261,7 +270,12 @@ async def _context(db: aiosqlite.Connection, conversation_id: int, reply_id: int
         rows = await cur.fetchall()
     turns: list[ContextTurn] = []
     used = 0
+    later: datetime | None = None
     for r in rows:
+        at = _parse_time(r["created_at"])
+        if turns and later is not None and at is not None and (later - at).total_seconds() > SESSION_GAP_S:
+            break       # an earlier conversation in the same channel, not what led to this reply
+        later = at
         if r["role"] == "assistant":
             text = r["corrected_content"] if r["curation_status"] == "corrected" and r["corrected_content"] else r["content"]
             turn = ContextTurn("persona", persona_name, text)

@@ -182,3 +182,13 @@ async def test_privacy_export_and_delete_of_decisions(db):
     await privacy.forget_user(db, "u1", hooks=[])
     async with db.execute("SELECT COUNT(*) FROM curation_decisions") as cur:
         assert (await cur.fetchone())[0] == 0          # decisions on the member's replies went with them
+
+
+async def test_context_stops_at_a_long_silence(db):
+    await members(db, "u1")
+    await log(db, "yesterday's question", "yesterday's answer")
+    await db.execute("UPDATE messages SET created_at = '2020-01-01T10:00:00.000+00:00'")
+    await db.commit()
+    today = await log(db, "today's question", "today's answer")
+    item = await curation.get_item(db, today)
+    assert [t.text for t in item.context] == ["today's question"]

@@ -7,7 +7,8 @@ the message in place with the next item.
 
 - Persistent: the buttons are `DynamicItem`s whose custom ids carry everything needed
   (`pb:curate:<action>:<item id>:<skipped>:<persona or *>`), registered in `setup_hook`, with no
-  timeout: a button on a review message from before a restart still works.
+  timeout: a button on a review message from before a restart still works, and so does a
+  correction modal opened before it (`on_interaction` answers submissions nobody else will).
 - Access: Manage Server, or the role in the persona's `[curation] curator_role`
   (`bot.curation.access`), checked here on every interaction: the command, each button and the
   modal, whatever command permissions the server set. A refusal is a short ephemeral line that
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import discord
@@ -44,6 +46,7 @@ ALL = "*"
 LABELS = {"approve": "Approve", "reject": "Reject", "correct": "Correct", "skip": "Skip"}
 STYLES = {"approve": discord.ButtonStyle.success, "reject": discord.ButtonStyle.danger,
           "correct": discord.ButtonStyle.primary, "skip": discord.ButtonStyle.secondary}
+MODAL_ID = re.compile(rf"{PREFIX}:modal:(?P<item>\d+):(?P<skipped>\d+):(?P<persona>[A-Za-z0-9_*-]+)")
 DONE = {"approved": "✅ Approved", "rejected": "🚫 Rejected", "corrected": "✏️ Corrected"}
 GONE = "That reply left the queue (its member opted out or was forgotten)."
 
@@ -153,7 +156,11 @@ class CurateButton(discord.ui.DynamicItem[discord.ui.Button],
             await interaction.response.edit_message(content=content, view=view)
             return
         if self.action == "correct":
-            await interaction.response.send_modal(CorrectModal(item, self.skipped, self.persona_key))
+            modal = CorrectModal(item, self.skipped, self.persona_key)
+            cog = bot.get_cog(CurationCog.__cog_name__)
+            if isinstance(cog, CurationCog):
+                cog.opened(modal.custom_id)
+            await interaction.response.send_modal(modal)
             return
         status = "approved" if self.action == "approve" else "rejected"
         await decide(bot, interaction, item, status, self.skipped, self.persona_key)
@@ -195,33 +202,71 @@ class CorrectModal(discord.ui.Modal):
         super().__init__(title=f"Correct item {item.id}"[:45], timeout=None,
                          custom_id=f"{PREFIX}:modal:{item.id}:{skipped}:{persona_key}")
         self.item, self.skipped, self.persona_key = item, skipped, persona_key
-        self.text = discord.ui.TextInput(label="Corrected reply (trains instead of the original)", style=discord.TextStyle.paragraph,
+        self.text = discord.ui.TextInput(label="Corrected reply (this is what trains)", style=discord.TextStyle.paragraph,
                                          default=item.reply[:4000], max_length=4000, custom_id=f"{PREFIX}:text")
         self.add_item(self.text)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        bot: PersonaBot = interaction.client  # type: ignore[assignment]
-        item = await curation.get_item(bot.db, self.item.id, personas=bot.personas)
-        if item is not None and not _may(bot, interaction, item):
-            await _refuse(interaction)
-            return
-        text = self.text.value.strip()
-        if item is None or not text:
-            note = GONE if item is None else "An empty correction was not stored; the reply is still pending."
-            content, view = await screen(bot, interaction, self.persona_key, self.skipped, note=note)
-            await interaction.response.edit_message(content=content, view=view)
-            return
-        if text == item.reply.strip():
-            await decide(bot, interaction, item, "approved", self.skipped, self.persona_key)
-            return
-        await decide(bot, interaction, item, "corrected", self.skipped, self.persona_key, correction=text)
+        await submit_correction(interaction.client, interaction, self.item.id, self.skipped, self.persona_key, self.text.value)
+
+
+async def submit_correction(bot: "PersonaBot", interaction: discord.Interaction, item_id: int, skipped: int,
+                            persona_key: str, text: str) -> None:
+    """A submitted correction: checked, stored, and the next item shown in place. An unchanged text approves."""
+    item = await curation.get_item(bot.db, item_id, personas=bot.personas)
+    if interaction.guild_id is None or (item is not None and not _may(bot, interaction, item)):
+        await _refuse(interaction)
+        return
+    text = text.strip()
+    if item is None or not text:
+        note = GONE if item is None else "An empty correction was not stored; the reply is still pending."
+        content, view = await screen(bot, interaction, persona_key, skipped, note=note)
+        await interaction.response.edit_message(content=content, view=view)
+        return
+    if text == item.reply.strip():
+        await decide(bot, interaction, item, "approved", skipped, persona_key)
+        return
+    await decide(bot, interaction, item, "corrected", skipped, persona_key, correction=text)
+
+
+def _submitted_text(data: dict) -> str:
+    """The value of the (only) text input in a MODAL_SUBMIT payload: rows of inputs, or labels around one."""
+    stack = list(data.get("components") or [])
+    while stack:
+        component = stack.pop(0)
+        if "value" in component and isinstance(component["value"], str):
+            return component["value"]
+        stack += component.get("components") or []
+        if isinstance(component.get("component"), dict):
+            stack.append(component["component"])
+    return ""
 
 
 @app_commands.guild_only()
 class CurationCog(commands.GroupCog, group_name="curate", group_description="Review logged replies: approve, reject, correct"):
     def __init__(self, bot: "PersonaBot"):
         self.bot = bot
+        # Correction modals opened by this process: discord.py answers their submissions itself. A
+        # submission of any other (opened before a restart) is answered by `on_interaction`.
+        self._opened: OrderedDict[str, None] = OrderedDict()
         super().__init__()
+
+    def opened(self, custom_id: str) -> None:
+        self._opened[custom_id] = None
+        while len(self._opened) > 10_000:
+            self._opened.popitem(last=False)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data = interaction.data or {}
+        custom_id = str(data.get("custom_id", ""))
+        match = MODAL_ID.fullmatch(custom_id)
+        if match is None or custom_id in self._opened:
+            return
+        await submit_correction(self.bot, interaction, int(match["item"]), int(match["skipped"]), match["persona"],
+                                _submitted_text(data))
 
     def _key(self, persona: str | None) -> str | None:
         if persona is None:

@@ -162,31 +162,59 @@ async def test_member_with_the_curator_role_may_curate(harness):
     assert other.text == REFUSAL
 
 
+class Restarted:
+    """The harness's bot stopped and a new one started on the same database and fake Discord."""
+
+    def __init__(self, h):
+        self.h = h
+        self.errors: list[str] = []
+
+    async def __aenter__(self):
+        old = self.h.bot
+        await old.close()
+        self.bot = PersonaBot(settings=self.h.settings, db=self.h.db, pool=old.pool, engine=old.engine,
+                              personas=old.personas, guild_ready_timeout=0.01)
+
+        async def on_error(event, *args, **kwargs):
+            self.errors.append(f"on_error in {event}: {sys.exc_info()[1]!r}")
+
+        self.bot.on_error = on_error
+        self.task = asyncio.create_task(self.bot.start("fake-token"))
+        await asyncio.wait_for(self.bot.wait_until_ready(), 10)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.bot.close()
+        await asyncio.wait_for(self.task, 10)
+        assert not self.errors, self.errors
+
+
 async def test_a_button_from_before_a_restart_still_works(harness):
     h = harness
     await h.opt_in(h.alice)
     item = await chat(h, "before the restart", "Reply before the restart.")
     review = await done(await h.fake.slash(h.general, h.admin, "curate", "review"))
-    old = h.bot
-    await old.close()
-    bot = PersonaBot(settings=h.settings, db=h.db, pool=old.pool, engine=old.engine, personas=old.personas,
-                     guild_ready_timeout=0.01)
-    errors = []
-
-    async def on_error(event, *args, **kwargs):
-        errors.append(f"on_error in {event}: {sys.exc_info()[1]!r}")
-
-    bot.on_error = on_error
-    task = asyncio.create_task(bot.start("fake-token"))
-    try:
-        await asyncio.wait_for(bot.wait_until_ready(), 10)
+    async with Restarted(h):
         click = await done(await h.fake.click(review, h.admin, button(review, "Approve")))
         assert click.responses[0]["type"] == 7 and f"Approved item {item}" in click.message["content"]
         assert await status_of(h, item) == "approved"
-    finally:
-        await bot.close()
-        await asyncio.wait_for(task, 10)
-    assert not errors
+
+
+async def test_a_correction_modal_opened_before_a_restart_still_submits(harness):
+    h = harness
+    await h.opt_in(h.alice)
+    item = await chat(h, "fix me later", "A reply to fix.")
+    review = await done(await h.fake.slash(h.general, h.admin, "curate", "review"))
+    correct = await done(await h.fake.click(review, h.admin, button(review, "Correct")))
+    field = correct.modal["components"][0]["components"][0]["custom_id"]
+    async with Restarted(h):
+        submit = await done(await h.fake.submit_modal(correct, h.admin, {field: "The fixed reply."}))
+        assert submit.responses[0]["type"] == 7 and f"Corrected item {item}" in submit.message["content"]
+        # A plain member's submission is refused as well.
+        refused = await done(await h.fake.submit_modal(correct, h.bob, {field: "vandalism"}))
+        assert refused.responses[0]["data"]["content"] == REFUSAL
+    fixed = await curation.get_item(h.db, item)
+    assert (fixed.status, fixed.correction) == ("corrected", "The fixed reply.")
 
 
 async def test_one_guilds_items_never_show_in_anothers_queue(harness):

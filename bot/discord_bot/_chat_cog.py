@@ -32,7 +32,7 @@ from bot.discord_bot._io import ChannelSink, Speakers, WebhookSink, Webhooks
 from bot.persona.spec import PersonaSpec
 from bot.store import channels as channel_store
 from bot.store.exchanges import log_exchange
-from bot.store.feedback import record_feedback
+from bot.store.feedback import feedback_value, record_feedback
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import PersonaBot
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 # skipping it saves a request per message. A queued or slow generation shows it.
 TYPING_GRACE_S = 0.25
 TYPING_REFRESH_S = 8.0   # Discord shows typing for about 10 s per trigger
-FEEDBACK = {"👍": 1, "👎": -1}
 _ORDER = itemgetter(0, 1, 2)   # (anchor, is a reply, id): a reply right after what it answered
 
 
@@ -277,7 +276,7 @@ class ChatCog(commands.Cog):
         if self.bot.user is None or payload.user_id == self.bot.user.id:
             return
         emoji = str(payload.emoji)
-        value = next((v for k, v in FEEDBACK.items() if emoji.startswith(k)), None)  # skin tones too
+        value = feedback_value(emoji)  # skin tones too
         if value is None or (payload.member is not None and payload.member.bot):
             return
         # Consent is checked inside; a reaction on a reply that was never stored is ignored.

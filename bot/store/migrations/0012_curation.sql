@@ -4,6 +4,14 @@
 ALTER TABLE conversations ADD COLUMN guild_id TEXT;        -- Discord guild; NULL for DMs and the terminal
 ALTER TABLE messages ADD COLUMN error TEXT;                -- backend error type of an assistant turn, if any
 CREATE INDEX conversations_guild ON conversations(guild_id, persona);
+-- Conversations logged before this migration: their guild, where a channel binding (or the
+-- binding of a /chat thread's parent channel) tells it; the rest stay without a guild.
+UPDATE conversations SET guild_id = (
+    SELECT b.guild_id FROM channel_bindings b
+    WHERE 'discord:' || b.channel_id = conversations.key
+       OR b.channel_id = (SELECT t.parent_channel_id FROM chat_threads t WHERE 'discord:' || t.thread_id = conversations.key)
+    LIMIT 1)
+WHERE guild_id IS NULL AND key LIKE 'discord:%';
 
 CREATE TABLE curation_decisions (
     id          INTEGER PRIMARY KEY,

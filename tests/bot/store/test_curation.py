@@ -192,3 +192,23 @@ async def test_context_stops_at_a_long_silence(db):
     today = await log(db, "today's question", "today's answer")
     item = await curation.get_item(db, today)
     assert [t.text for t in item.context] == ["today's question"]
+
+
+async def test_migration_backfills_the_guild_of_earlier_conversations(tmp_path):
+    from bot.store.db import connect, migrate
+
+    db = await connect(tmp_path / "old.db")
+    try:
+        await migrate(db, target=9)
+        await db.executescript("""
+            INSERT INTO channel_bindings(channel_id, guild_id, persona, set_at) VALUES ('100', 'g1', 'tim', 'now');
+            INSERT INTO chat_threads(thread_id, parent_channel_id, persona, opened_at) VALUES ('555', '100', 'tim', 'now');
+            INSERT INTO conversations(persona, key, started_at) VALUES ('tim', 'discord:100', 'now'), ('tim', 'discord:555', 'now'),
+                                                                       ('tim', 'discord:777', 'now'), ('tim', 'cli:x', 'now');
+        """)
+        await migrate(db)
+        async with db.execute("SELECT key, guild_id FROM conversations ORDER BY id") as cur:
+            assert [tuple(r) for r in await cur.fetchall()] == [
+                ("discord:100", "g1"), ("discord:555", "g1"), ("discord:777", None), ("cli:x", None)]
+    finally:
+        await db.close()

@@ -152,14 +152,17 @@ class Scope:
                 "include_unguilded": self.include_unguilded, "note": self.note}
 
 
-_BASE = (
+_FROM = (
     "FROM messages a JOIN conversations c ON c.id = a.conversation_id "
     # The consent rule: an item exists only while the member it answered is opted in.
-    "JOIN consent k ON k.user_id = a.author_id AND k.status = '" + OPTED_IN + "' "
-    "WHERE a.role = 'assistant'"
+    "JOIN consent k ON k.user_id = a.author_id AND k.status = '" + OPTED_IN + "'"
 )
-_FEEDBACK = ("(SELECT COUNT(*) FROM feedback f WHERE f.message_id = a.id AND f.value = 1) AS up, "
-             "(SELECT COUNT(*) FROM feedback f WHERE f.message_id = a.id AND f.value = -1) AS down")
+_ITEMS = " WHERE a.role = 'assistant'"
+_BASE = _FROM + _ITEMS
+_FEEDBACK = "COALESCE(fb.up, 0) AS up, COALESCE(fb.down, 0) AS down"
+# Feedback is small beside messages: aggregate it once and join, rather than count per row.
+_FEEDBACK_JOIN = (" LEFT JOIN (SELECT message_id, SUM(value = 1) AS up, SUM(value = -1) AS down FROM feedback "
+                  "GROUP BY message_id) fb ON fb.message_id = a.id")
 
 
 def _until_bound(value: str) -> str:
@@ -225,7 +228,8 @@ async def list_items(db: aiosqlite.Connection, filters: QueueFilter = QueueFilte
     """
     where, args = _where(filters)
     sql = (f"SELECT a.id, c.persona, c.key, c.guild_id, a.created_at, a.content, a.corrected_content, a.curation_status, "
-           f"a.curated_by, a.curated_at, a.model, a.error, a.conversation_id, a.reply_to, {_FEEDBACK} {_BASE}{where} "
+           f"a.curated_by, a.curated_at, a.model, a.error, a.conversation_id, a.reply_to, {_FEEDBACK} "
+           f"{_FROM}{_FEEDBACK_JOIN}{_ITEMS}{where} "
            "ORDER BY (down > 0) DESC, (up > 0) DESC, a.id DESC LIMIT ? OFFSET ?")
     async with db.execute(sql, [*args, limit, offset]) as cur:
         rows = await cur.fetchall()

@@ -20,6 +20,8 @@ def import_(
                                 help="A card: PNG (tEXt chunk 'ccv3' or 'chara'), JSON (V1, chara_card_v2 or chara_card_v3), "
                                      "or a zip written by `persona export --with-adapter`."),
     name: str = typer.Option(None, "--name", help="Persona (folder) name; default: made from the character's name."),
+    backend: str = typer.Option(None, "--backend", help="local, openai or vllm (default: local, or what a personabot card ran on)."),
+    model: str = typer.Option(None, "--model", help="Model that serves the persona (default: the embedded smollm2-135m-instruct)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a member persona from a character card, under <data dir>/personas/NAME.
@@ -36,7 +38,8 @@ def import_(
 
     core = settings_from(ctx).core
     try:
-        result = import_card(file.read_bytes(), file.name, dirs=core.persona_dirs(), dest_root=core.member_personas_dir, name=name)
+        result = import_card(file.read_bytes(), file.name, dirs=core.persona_dirs(), dest_root=core.member_personas_dir,
+                             name=name, model={"backend": backend, "model": model})
     except CardError as exc:
         raise fail(str(exc))
     spec = result.spec

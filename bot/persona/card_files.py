@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
+from pydantic import ValidationError
+
 from bot.persona import card_png, macros
 from bot.persona.card_mapping import char_name, card_from_persona, parse_examples, persona_from_card
 from bot.persona.cards import V1, V2, V3, Card, CardError, as_spec, card_json, read_card, write_card_png
@@ -162,8 +164,12 @@ def _read_bundle(content: bytes, filename: str) -> tuple[bytes, str, dict[str, b
 
 
 def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_root: Path,
-                name: str | None = None) -> ImportResult:
-    """Create a persona folder under `dest_root` from a card; `dirs` are every persona folder root."""
+                name: str | None = None, model: dict | None = None) -> ImportResult:
+    """Create a persona folder under `dest_root` from a card; `dirs` are every persona folder root.
+
+    `model` (`{"backend": ..., "model": ...}`, either key optional) chooses what serves the persona;
+    default: what a personabot card says it ran on, else the embedded local model.
+    """
     adapter_files: dict[str, bytes] = {}
     if content.startswith(b"PK\x03\x04"):
         content, inner, adapter_files = _read_bundle(content, filename)
@@ -181,6 +187,8 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
                         "choose another name with --name")
     dialogues = parse_examples(card.text("mes_example"), char)
     fields = persona_from_card(card, name=name, imported_from=Path(filename).name, has_avatar=card.image is not None)
+    if model:
+        fields["model"] = {**(fields.get("model") or {}), **{k: v for k, v in model.items() if v}}
     dest_root.mkdir(parents=True, exist_ok=True)
     tmp = dest_root / f".{name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -231,10 +239,11 @@ def _validate(tmp: Path, name: str) -> PersonaSpec:
     raw = tomllib.loads((tmp / "persona.toml").read_text(encoding="utf-8"))
     raw["name"] = name
     try:
-        spec = PersonaSpec.model_validate(raw)
-    except ValueError as exc:
-        raise CardError(f"the card maps to an invalid persona: {exc}") from None
-    return spec
+        return PersonaSpec.model_validate(raw)
+    except ValidationError as exc:
+        from bot.persona.loader import _describe   # the loader's wording: field path, what was expected
+
+        raise CardError("\n".join(f"persona {name!r}: {_describe(e)}" for e in exc.errors())) from None
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import io
 import json
 import re
 import shutil
+import tempfile
 import tomllib
 import zipfile
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from bot.persona.cards import V1, V2, V3, Card, CardError, as_spec, card_json, r
 from bot.persona.loader import PersonaError, find_persona_folder, load_persona
 from bot.persona.spec import PersonaSpec, check_persona_name
 
-MAX_BUNDLE_BYTES = 2 * 1024**3       # an adapter zip, uncompressed
+MAX_BUNDLE_BYTES = 1024**3           # an adapter zip, uncompressed
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 TOPICS = """# Generic topics for synthetic chats with an imported character; replace them with your own.
@@ -190,9 +191,7 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
     if model:
         fields["model"] = {**(fields.get("model") or {}), **{k: v for k, v in model.items() if v}}
     dest_root.mkdir(parents=True, exist_ok=True)
-    tmp = dest_root / f".{name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=dest_root))
     try:
         if adapter_files:
             for rel, data in adapter_files.items():
@@ -204,12 +203,21 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
             fields["model"] = model
         _write_files(tmp, card, fields, dialogues, char)
         _validate(tmp, name)
-        tmp.rename(dest_root / name)
+        try:
+            tmp.rename(dest_root / name)   # atomic; fails if a concurrent import took the name meanwhile
+        except OSError:
+            raise CardError(f"a persona called {name!r} already exists ({dest_root / name}); "
+                            "choose another name with --name") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     spec = load_persona(dest_root / name)
     warnings = list(card.warnings)
+    if any(word in spec.display_name.lower() for word in ("discord", "clyde")):
+        warnings.append(f"Discord refuses webhook names containing 'discord' or 'clyde', so {spec.display_name!r} "
+                        "cannot post through a webhook; change display_name in persona.toml")
+    if spec.display_name != card.name:
+        warnings.append(f"the name was shortened to one line of at most 80 characters: {spec.display_name!r}")
     if not card.text("first_mes").strip():
         warnings.append("the card has no first message: /chat threads open without a greeting")
     return ImportResult(name, dest_root / name, spec, card, len(dialogues), warnings)

@@ -52,6 +52,14 @@ PORTABLE_FIELDS = ("display_name", "description", "avatar_url", "system_prompt",
 EXTENSION = "personabot"
 
 
+MAX_DISPLAY_NAME = 80     # Discord's limit on a webhook's username
+
+
+def display_name_for(name: str) -> str:
+    """A card's name as a Discord display name: one line, at most 80 characters."""
+    return " ".join(name.split())[:MAX_DISPLAY_NAME].strip()
+
+
 def char_name(card: Card) -> str:
     return (card.text("nickname").strip() if card.spec == V3 else "") or card.name
 
@@ -118,7 +126,7 @@ def persona_from_card(card: Card, *, name: str, imported_from: str = "", has_ava
     char = char_name(card)
     fields: dict = {
         "name": name,
-        "display_name": card.name,
+        "display_name": display_name_for(card.name),
         "description": _one_line(card.text("creator_notes")) or _one_line(macros.resolve(card.text("description"), char=char)),
         "system_prompt": assemble_system_prompt(card, char),
         "greeting": macros.resolve(card.text("first_mes").strip(), char=char),
@@ -179,7 +187,7 @@ def card_from_persona(spec, stored: dict | None, provenance: dict, *, examples: 
         # An admin may have edited persona.toml since the import: the card says what is served.
         original = Card(V3, obj)
         char = char_name(original)
-        if spec.display_name != original.name:
+        if spec.display_name != display_name_for(original.name):
             data["name"] = spec.display_name
         if spec.greeting != macros.resolve(original.text("first_mes").strip(), char=char):
             data["first_mes"] = spec.greeting

@@ -52,16 +52,49 @@ def iter_chunks(data: bytes):
             return
 
 
-def text_chunks(data: bytes) -> dict[str, str]:
-    """keyword → text of every tEXt chunk (Latin-1 per the PNG spec; card payloads are base64 ASCII)."""
+def _inflate(data: bytes, limit: int, where: str) -> bytes:
+    """zlib data, refusing to expand past `limit` bytes (a compressed chunk can be a bomb)."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise PngError(f"corrupt PNG: {where}: bad compressed text ({exc})") from None
+    if len(out) > limit:
+        raise PngError(f"{where}: compressed text expands past {limit // 2**20} MB")
+    return out
+
+
+def text_chunks(data: bytes, *, max_text: int = 20 * 1024 * 1024) -> dict[str, str]:
+    """keyword → text of every text chunk, first one wins a keyword.
+
+    Cards use `tEXt` (Latin-1 per the PNG spec; card payloads are base64 ASCII); a few tools write
+    the compressed `zTXt` or the international `iTXt`, which are read too.
+    """
     found: dict[str, str] = {}
     for kind, body, pos in iter_chunks(data):
-        if kind != b"tEXt":
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
             continue
-        keyword, sep, text = body.partition(b"\0")
+        where = f"{kind.decode()} chunk at byte {pos}"
+        keyword, sep, rest = body.partition(b"\0")
         if not sep:
-            raise PngError(f"corrupt PNG: tEXt chunk at byte {pos} has no NUL after its keyword")
-        found.setdefault(keyword.decode("latin-1"), text.decode("latin-1"))
+            raise PngError(f"corrupt PNG: {where} has no NUL after its keyword")
+        if kind == b"tEXt":
+            text = rest.decode("latin-1")
+        elif kind == b"zTXt":
+            text = _inflate(rest[1:], max_text, where).decode("latin-1")
+        else:
+            if len(rest) < 2:
+                raise PngError(f"corrupt PNG: {where} is truncated")
+            compressed, tail = rest[0], rest[2:]
+            parts = tail.split(b"\0", 2)       # language tag, translated keyword, text
+            if len(parts) != 3:
+                raise PngError(f"corrupt PNG: {where} is truncated")
+            raw = _inflate(parts[2], max_text, where) if compressed else parts[2]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PngError(f"corrupt PNG: {where} is not UTF-8") from None
+        found.setdefault(keyword.decode("latin-1"), text)
     return found
 
 
@@ -70,7 +103,7 @@ def with_text_chunks(png: bytes, texts: dict[str, str], *, drop: tuple[str, ...]
     replaced = {k.encode("latin-1") for k in (*texts, *drop)}
     out = [SIGNATURE]
     for kind, body, _ in iter_chunks(png):
-        if kind == b"tEXt" and body.partition(b"\0")[0] in replaced:
+        if kind in (b"tEXt", b"zTXt", b"iTXt") and body.partition(b"\0")[0] in replaced:
             continue
         if kind == b"IEND":
             for keyword, text in texts.items():

@@ -1,9 +1,10 @@
 """Tavern character cards (V1, V2, V3): read, validate, write.
 
 A card is a PNG with the character as base64 JSON in a `tEXt` chunk (`ccv3` for V3, read first as
-SillyTavern does; `chara` for V1/V2), or the same JSON as a plain file:
+SillyTavern does; `chara` for V1/V2; `zTXt`/`iTXt` are read too), or the same JSON as a plain file:
 
-- V1: a flat object (`name`, `description`, `personality`, `scenario`, `first_mes`, `mes_example`);
+- V1: a flat object (`name`, `description`, `personality`, `scenario`, `first_mes`, `mes_example`;
+  the older `char_name`, `char_persona`, `world_scenario`, `char_greeting`, `example_dialogue`);
 - V2: `{"spec": "chara_card_v2", "spec_version": "2.0", "data": {...}}`;
 - V3: `{"spec": "chara_card_v3", "spec_version": "3.0", "data": {...}}` (V2's fields plus `nickname`,
   `group_only_greetings`, `assets`, `source`, ...).
@@ -38,8 +39,14 @@ CARD_KEYWORDS = ("ccv3", "chara")   # read in this order
 
 # Known fields and their JSON types; present ones are checked, missing ones default to empty.
 _STRING_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example", "creator_notes",
-                  "system_prompt", "post_history_instructions", "creator", "character_version", "nickname")
+                  "system_prompt", "post_history_instructions", "creator", "character_version", "nickname",
+                  "char_name", "char_persona", "world_scenario", "char_greeting", "example_dialogue")
 _LIST_FIELDS = ("alternate_greetings", "tags", "group_only_greetings")
+
+
+# Older V1 exports (Pygmalion/TavernAI era) name the same fields differently.
+V1_ALIASES = {"name": "char_name", "description": "char_persona", "scenario": "world_scenario",
+              "first_mes": "char_greeting", "mes_example": "example_dialogue"}
 
 
 class CardError(ValueError):
@@ -61,6 +68,8 @@ class Card:
 
     def text(self, key: str) -> str:
         value = self.data.get(key)
+        if value is None and self.spec == V1:
+            value = self.data.get(V1_ALIASES.get(key, ""))
         return value if isinstance(value, str) else ""
 
     def strings(self, key: str) -> list[str]:
@@ -130,6 +139,8 @@ def validate(obj: object, where: str) -> Card:
     if data.get("extensions") is not None and not isinstance(data["extensions"], dict):
         problems.append(f"{_where([*prefix, 'extensions'])}: expected an object")
     name = data.get("name")
+    if name is None and kind == V1:
+        name = data.get(V1_ALIASES["name"])
     if not isinstance(name, str) or not name.strip():
         problems.append(f"{_where([*prefix, 'name'])}: required: the character's name")
     if isinstance(data.get("character_book"), dict):
@@ -145,8 +156,10 @@ def validate(obj: object, where: str) -> Card:
 
 
 def _decode_chunk(text: str, keyword: str, where: str) -> object:
+    compact = "".join(text.split())            # some writers wrap base64 in lines
+    compact += "=" * (-len(compact) % 4)        # or drop its padding
     try:
-        raw = base64.b64decode(text.strip(), validate=True)
+        raw = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise CardError(f"{where}: tEXt chunk '{keyword}': not valid base64") from None
     try:
@@ -159,6 +172,13 @@ def _decode_chunk(text: str, keyword: str, where: str) -> object:
 
 def read_card(content: bytes, filename: str = "card") -> Card:
     where = Path(filename).name or "card"
+    try:
+        return _read_card(content, where)
+    except RecursionError:
+        raise CardError(f"{where}: the card's JSON is nested too deeply") from None
+
+
+def _read_card(content: bytes, where: str) -> Card:
     if content.startswith(card_png.SIGNATURE):
         if len(content) > MAX_PNG_BYTES:
             raise CardError(f"{where}: the PNG is {len(content) / 2**20:.1f} MB (the limit is {MAX_PNG_BYTES // 2**20} MB)")

@@ -14,6 +14,10 @@ import re
 from dataclasses import dataclass
 
 
+MAX_REGEX_CHARS = 200
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,)")
+
+
 class LorebookError(ValueError):
     """A lorebook field with the wrong type or value; the message names it."""
 
@@ -97,6 +101,12 @@ def parse_lorebook(obj: object, where: str = "character_book") -> Lorebook:
                     re.compile(key)
                 except re.error as exc:
                     raise LorebookError(f"{at}.keys: {key!r} is not a valid regular expression ({exc})") from None
+                # Keys run against members' messages on the event loop: refuse the patterns that
+                # backtrack exponentially (a repeated group that itself repeats), and long ones.
+                if len(key) > MAX_REGEX_CHARS or _NESTED_QUANTIFIER.search(key):
+                    raise LorebookError(f"{at}.keys: {key[:60]!r}: regular expressions with a repeated group that "
+                                        f"repeats, or over {MAX_REGEX_CHARS} characters, are refused (they can "
+                                        "take exponential time)")
         entries.append(entry)
     scan_depth = _get(obj, "scan_depth", int, where, None)
     budget = _get(obj, "token_budget", int, where, None)

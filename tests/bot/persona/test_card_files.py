@@ -212,3 +212,48 @@ def test_unsafe_bundle_paths_are_refused(where):
         z.writestr("adapter/../../evil.txt", "x")
     with pytest.raises(CardError, match="unsafe path"):
         imported(where, buf.getvalue(), "evil.zip")
+
+
+def test_loader_names_the_file_of_a_broken_card_persona(where):
+    from bot.persona import PersonaError
+
+    folder = imported(where, json.dumps(v2_card()).encode(), "m.json").folder
+    card = json.loads((folder / "card.json").read_text())
+    card["data"]["character_book"]["entries"][0]["keys"] = "lighthouse"
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(PersonaError, match=r"card\.json: data\.character_book\.entries\[0\]\.keys: expected a list of strings"):
+        load_persona(folder)
+    (folder / "card.json").unlink()
+    with pytest.raises(PersonaError, match=r"card\.file: card\.json is missing"):
+        load_persona(folder)
+
+
+async def test_an_avatar_that_is_not_a_png_is_reported(where, db):
+    from bot.persona import PersonaError
+
+    result = imported(where, png_card({"chara": v2_card()}), "mara.png")
+    (result.folder / "avatar.png").write_bytes(b"GIF89a not a png")
+    with pytest.raises(PersonaError, match="avatar_file must be a PNG"):
+        export_card(result.spec, await provenance(db, result.spec), "png")
+
+
+async def test_a_long_multiline_name_becomes_a_discord_display_name_and_still_round_trips(where, db):
+    long_name = "Lady Mara\nof the " + "Very " * 30 + "Long Harbour"
+    result = imported(where, json.dumps(v2_card(name=long_name)).encode(), "long.json", name="lady")
+    assert "\n" not in result.spec.display_name and len(result.spec.display_name) == 80
+    assert any("shortened" in w for w in result.warnings)
+    exported = json.loads(export_card(result.spec, await provenance(db, result.spec), "json"))
+    assert exported["data"]["name"] == long_name, "the card keeps its own name"
+    discordish = imported(where, json.dumps(v2_card(name="Discord Helper")).encode(), "d.json", name="helper")
+    assert any("'discord' or 'clyde'" in w for w in discordish.warnings)
+
+
+async def test_concurrent_imports_of_one_name_leave_one_persona(where):
+    import asyncio
+
+    content = json.dumps(v2_card()).encode()
+    results = await asyncio.gather(*(asyncio.to_thread(imported, where, content, "m.json") for _ in range(4)),
+                                   return_exceptions=True)
+    assert sum(not isinstance(r, Exception) for r in results) == 1
+    assert all(isinstance(r, CardError) and "already exists" in str(r) for r in results if isinstance(r, Exception))
+    assert sorted(p.name for p in where["dest_root"].iterdir()) == ["captain-mara"]

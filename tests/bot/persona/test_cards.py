@@ -116,3 +116,42 @@ def test_written_png_has_the_spec_chunk_layout_and_valid_crcs():
 def test_text_chunk_helper_matches_the_product_reader():
     data = SIGNATURE + b"".join(tiny_image_chunks()) + text_chunk("chara", v1_card()) + png_chunk(b"IEND", b"")
     assert card_png.text_chunks(data)["chara"] == base64.b64encode(json.dumps(v1_card()).encode()).decode()
+
+
+def test_compressed_and_international_text_chunks_are_read():
+    payload = base64.b64encode(json.dumps(v2_card()).encode())
+    ztxt = png_chunk(b"zTXt", b"chara\x00\x00" + zlib.compress(payload))
+    data = SIGNATURE + b"".join(tiny_image_chunks()) + ztxt + png_chunk(b"IEND", b"")
+    assert read_card(data, "z.png").name == "Captain Mara"
+    itxt = png_chunk(b"iTXt", b"ccv3\x00\x01\x00en\x00\x00" + zlib.compress(base64.b64encode(json.dumps(v3_card()).encode())))
+    data = SIGNATURE + b"".join(tiny_image_chunks()) + itxt + png_chunk(b"IEND", b"")
+    assert read_card(data, "i.png").spec == "chara_card_v3"
+    bomb = png_chunk(b"zTXt", b"chara\x00\x00" + zlib.compress(b"A" * (21 * 1024 * 1024)))
+    with pytest.raises(CardError, match="expands past 20 MB"):
+        read_card(SIGNATURE + b"".join(tiny_image_chunks()) + bomb + png_chunk(b"IEND", b""), "bomb.png")
+
+
+def test_wrapped_and_unpadded_base64_is_accepted():
+    payload = base64.b64encode(json.dumps(v1_card()).encode()).decode().rstrip("=")
+    wrapped = "\n".join(payload[i:i + 76] for i in range(0, len(payload), 76))
+    assert read_card(png_card({"chara": wrapped}), "w.png").name == "Captain Mara"
+
+
+def test_old_v1_field_names():
+    old = {"char_name": "Mara", "char_persona": "A captain.", "world_scenario": "A tavern.", "char_greeting": "Evening!",
+           "example_dialogue": "<START>\nYou: hi\nMara: hello"}
+    card = read_card(json.dumps(old).encode(), "old.json")
+    assert (card.name, card.text("description"), card.text("first_mes")) == ("Mara", "A captain.", "Evening!")
+
+
+def test_deeply_nested_json_is_refused_cleanly():
+    deep = b'{"name": "x", "extensions": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(CardError, match="nested too deeply"):
+        read_card(deep, "deep.json")
+
+
+@pytest.mark.parametrize("key", [r"(a+)+$", r"(\w+\s?)*x", r"(x*){2,}", "a" * 201])
+def test_regex_keys_that_can_backtrack_exponentially_are_refused(key):
+    book = {"entries": [{"keys": [key], "content": "y", "use_regex": True}]}
+    with pytest.raises(CardError, match="exponential time"):
+        read_card(json.dumps(v2_card(character_book=book)).encode(), "c.json")

@@ -177,6 +177,10 @@ class Webhooks:
             # Permission overwrites can still refuse: fall back to the bot account for this channel.
             log.warning("no webhook in channel %s (HTTP %s, code %s); posting as the bot", parent.id, exc.status, exc.code)
             return None
+        except (OSError, ValueError) as exc:
+            # An avatar file that is gone or not an image discord.py accepts: use the shared webhook.
+            log.warning("webhook avatar %s unusable (%s); using the channel's shared webhook", avatar, type(exc).__name__)
+            return None
         self.ids.add(hook.id)
         return hook
 

@@ -117,7 +117,7 @@ def _seed_template(card: Card, dialogues: list[list[dict]], char: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _probes(dialogues: list[list[dict]], greeting: str) -> str:
+def _probes(dialogues: list[list[dict]]) -> str:
     import tomli_w
 
     probes = []
@@ -188,6 +188,11 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
                         "choose another name with --name")
     dialogues = parse_examples(card.text("mes_example"), char)
     fields = persona_from_card(card, name=name, imported_from=Path(filename).name, has_avatar=card.image is not None)
+    if adapter_files:
+        # The bundled adapter is a folder on this machine: the local backend serves it (vLLM would
+        # need it on its own server); the options below may still say otherwise.
+        fields["model"] = {**(fields.get("model") or {}), "backend": "local",
+                           "adapter": str((dest_root / name / "adapter").resolve())}
     if model:
         fields["model"] = {**(fields.get("model") or {}), **{k: v for k, v in model.items() if v}}
     dest_root.mkdir(parents=True, exist_ok=True)
@@ -197,10 +202,6 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
             for rel, data in adapter_files.items():
                 (tmp / "adapter" / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / "adapter" / rel).write_bytes(data)
-            model = dict(fields.get("model") or {})
-            model.update(backend="local", adapter=str((dest_root / name / "adapter").resolve()))
-            model.setdefault("model", "smollm2-135m-instruct")
-            fields["model"] = model
         _write_files(tmp, card, fields, dialogues, char)
         _validate(tmp, name)
         try:
@@ -217,7 +218,7 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
         warnings.append(f"Discord refuses webhook names containing 'discord' or 'clyde', so {spec.display_name!r} "
                         "cannot post through a webhook; change display_name in persona.toml")
     if spec.display_name != card.name:
-        warnings.append(f"the name was shortened to one line of at most 80 characters: {spec.display_name!r}")
+        warnings.append(f"the name became one line of at most 80 characters: {spec.display_name!r}")
     if not card.text("first_mes").strip():
         warnings.append("the card has no first message: /chat threads open without a greeting")
     return ImportResult(name, dest_root / name, spec, card, len(dialogues), warnings)
@@ -239,7 +240,7 @@ def _write_files(folder: Path, card: Card, fields: dict, dialogues: list[list[di
     (folder / "templates" / "card.txt").write_text(_seed_template(card, dialogues, char), encoding="utf-8")
     (folder / "topics.toml").write_text(TOPICS.replace("{char}", json.dumps(char)[1:-1]), encoding="utf-8")
     (folder / "profiles.toml").write_text(PROFILES, encoding="utf-8")
-    (folder / "probes.toml").write_text(_probes(dialogues, fields.get("greeting", "")), encoding="utf-8")
+    (folder / "probes.toml").write_text(_probes(dialogues), encoding="utf-8")
 
 
 def _validate(tmp: Path, name: str) -> PersonaSpec:

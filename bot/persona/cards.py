@@ -98,6 +98,11 @@ def _check_strings(value, path: list, problems: list[str]) -> None:
     if isinstance(value, str):
         if len(value) > MAX_STRING_CHARS:
             problems.append(f"{_where(path)}: {len(value):,} characters (the limit is {MAX_STRING_CHARS:,})")
+        elif not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:   # JSON "\ud800" decodes to a lone surrogate
+                problems.append(f"{_where(path)}: not valid Unicode (a lone surrogate at character {exc.start})")
     elif isinstance(value, dict):
         for k, v in value.items():
             _check_strings(v, [*path, k], problems)

@@ -63,6 +63,7 @@ def test_unreadable_ccv3_falls_back_to_chara_with_a_warning():
      "not a valid regular expression"),
     (lambda: b"\xff\xfe garbage", "neither a PNG card nor UTF-8 JSON"),
     (lambda: json.dumps([1, 2]).encode(), "a card must be a JSON object"),
+    (lambda: b'{"name": "x\\ud800y"}', "name: not valid Unicode (a lone surrogate at character 1)"),
 ])
 def test_errors_name_the_file_and_the_field(make, message):
     with pytest.raises(CardError) as err:

@@ -37,6 +37,14 @@ def _where(interaction: discord.Interaction) -> tuple[str, str | None]:
     return str(interaction.channel_id), (str(parent) if parent else None)
 
 
+def _card_line(spec) -> str:
+    card = spec.card
+    by = f" by {card.creator}" if card.creator else ""
+    version = f" (version {card.character_version})" if card.character_version else ""
+    lore = f"; lorebook of {len(spec.lore.entries)} entries" if spec.lore else ""
+    return f"\nFrom a character card{by}{version}{lore}."
+
+
 class PersonaCog(commands.GroupCog, group_name="persona", group_description="Which persona speaks in this channel"):
     def __init__(self, bot: "PersonaBot"):
         self.bot = bot
@@ -70,7 +78,8 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
             mode = "Not bound here: answers when mentioned."
         text = (f"**{spec.display_name}** (`{spec.name}`)\n{spec.description}\n"
                 f"Model: `{model.adapter or model.model}` on {model.backend}. {mode}"
-                + ("\nMay stay silent when silence fits." if spec.may_stay_silent else ""))
+                + ("\nMay stay silent when silence fits." if spec.may_stay_silent else "")
+                + (_card_line(spec) if spec.card else ""))
         await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="set")

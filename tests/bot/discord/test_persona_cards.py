@@ -64,6 +64,9 @@ async def test_imported_card_is_served_at_once(harness):
     assert "The lighthouse has been dark since the storm of '09." in messages[0]["content"]
     assert "Scenario: bob walks into Captain Mara's tavern" in messages[0]["content"]
 
+    info = await done(await h.fake.slash(h.general, h.alice, "persona", "info", persona="captain-mara"))
+    assert "From a character card by tester (version 1.2); lorebook of 5 entries." in info.text
+
     # The same name again is refused, and nothing is overwritten.
     again = await import_mara(h)
     assert "already exists" in again.text
@@ -113,3 +116,30 @@ async def test_imported_card_round_trips_through_discord(harness):
     back = text_payloads(data)["chara"]
     back["data"]["extensions"].pop("personabot")
     assert back == card
+
+
+async def test_an_unusable_avatar_file_falls_back_to_the_shared_webhook(harness):
+    h = harness
+    await import_mara(h)
+    spec = h.bot.personas["captain-mara"]
+    (spec.folder / "avatar.png").write_bytes(b"not an image at all")
+    chat = await done(await h.fake.slash(h.hooks, h.alice, "chat", persona="captain-mara"))
+    assert "waiting for you" in chat.text
+    thread = int(h.fake.threads()[-1]["id"])
+    greeting = (await h.fake.wait_for(lambda: h.fake.bot_messages(thread), 5, "the greeting"))[0]
+    assert greeting["author"]["username"] == "Captain Mara"
+    assert h.fake.webhooks[int(greeting["webhook_id"])]["name"] == "personabot"
+    assert not h.fake.webhook_avatars
+
+
+async def test_chat_without_webhooks_greets_as_the_bot_and_splits_long_greetings(harness):
+    h = harness
+    long_greeting = "Evening, {{user}}. " + "The sea is wide. " * 150
+    upload = h.fake.attachment("m.json", json.dumps(v2_card(first_mes=long_greeting)).encode(), "application/json")
+    record = await h.fake.slash(h.general, h.admin, "persona", "import", card=upload, name="mara")
+    await h.fake.wait_for(lambda: record.followups, 10, "the import")
+    await done(await h.fake.slash(h.general, h.bob, "chat", persona="mara"))
+    thread = int(h.fake.threads()[-1]["id"])
+    parts = await h.fake.wait_for(lambda: len(h.fake.bot_messages(thread)) >= 2 and h.fake.bot_messages(thread), 5, "2 parts")
+    assert all("webhook_id" not in m and len(m["content"]) <= 2000 for m in parts)
+    assert parts[0]["content"].startswith("Evening, bob. The sea is wide.")

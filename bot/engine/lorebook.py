@@ -2,7 +2,7 @@
 
 `select_lore(book, recent, budget=..., count=...)` is pure: given the book, the texts of the
 conversation (oldest first) and a token counter, it returns the lore to place before and after the
-character's description in the system prompt.
+persona's system prompt (which holds the character's description).
 
 - Scanned text: the last `book.scan_depth` messages (SillyTavern's default: 2); 0 scans nothing,
   so only constant entries apply.
@@ -14,8 +14,8 @@ character's description in the system prompt.
 - Budget: entries are admitted constant ones first, then by `priority` (else `insertion_order`),
   highest first; one that would overflow the budget is left out (and counted), a smaller one
   after it may still fit.
-- Order in the prompt: lower `insertion_order` first; `position` picks before or after the
-  character's description.
+- Order in the prompt: lower `insertion_order` first; `position` (`before_char`/`after_char`)
+  puts an entry before or after the system prompt, which holds the character's description.
 
 `lore_budget(book, context_budget)` is the token budget the engine gives the lore: the book's own
 `token_budget`, else a quarter of the persona's context budget (SillyTavern's default share),
@@ -53,21 +53,21 @@ def lore_budget(book: Lorebook, context_budget: int) -> int:
     return int(context_budget * DEFAULT_BUDGET_SHARE)
 
 
-def _occurs(key: str, text: str, entry: LoreEntry) -> bool:
+def _occurs(key: str, text: str, folded: str, entry: LoreEntry) -> bool:
     if entry.use_regex:
         return re.search(key, text, 0 if entry.case_sensitive else re.IGNORECASE) is not None
-    return key in text if entry.case_sensitive else key.casefold() in text.casefold()
+    return key in text if entry.case_sensitive else key.casefold() in folded
 
 
-def _activated(entry: LoreEntry, text: str) -> bool:
+def _activated(entry: LoreEntry, text: str, folded: str) -> bool:
     if not entry.enabled or not entry.content.strip():
         return False
     if entry.constant:
         return True
-    if not any(_occurs(k, text, entry) for k in entry.keys):
+    if not any(_occurs(k, text, folded, entry) for k in entry.keys):
         return False
     if entry.selective and entry.secondary_keys:
-        return any(_occurs(k, text, entry) for k in entry.secondary_keys)
+        return any(_occurs(k, text, folded, entry) for k in entry.secondary_keys)
     return True
 
 
@@ -77,7 +77,8 @@ def select_lore(book: Lorebook, recent: Sequence[str], *, budget: int, count: Ca
     active: list[int] = []
     text = scanned
     for _ in range(_MAX_RECURSION if book.recursive_scanning else 1):
-        new = [i for i, e in enumerate(book.entries) if i not in active and _activated(e, text)]
+        folded = text.casefold()     # once per pass, not once per key
+        new = [i for i, e in enumerate(book.entries) if i not in active and _activated(e, text, folded)]
         if not new:
             break
         active += new

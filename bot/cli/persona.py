@@ -33,10 +33,16 @@ def import_(
     """
     from rich.markup import escape
 
-    from bot.persona.card_files import import_card
-    from bot.persona.cards import CardError
+    from bot.persona.card_files import MAX_BUNDLE_BYTES, import_card
+    from bot.persona.cards import MAX_PNG_BYTES, CardError
 
     core = settings_from(ctx).core
+    with file.open("rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    limit = MAX_BUNDLE_BYTES if is_zip else MAX_PNG_BYTES
+    if file.stat().st_size > limit:   # checked before reading a huge file into memory
+        raise fail(f"{file.name}: {file.stat().st_size / 2**20:.1f} MB is over the {limit // 2**20} MB limit for a "
+                   f"{'bundle' if is_zip else 'card'}")
     try:
         result = import_card(file.read_bytes(), file.name, dirs=core.persona_dirs(), dest_root=core.member_personas_dir,
                              name=name, model={"backend": backend, "model": model})

@@ -97,3 +97,11 @@ def test_imported_card_chats_in_character_with_smollm2(tmp_path, env, real_model
     assert len(reply.split()) >= 4, reply
     assert "User:" not in reply and "<|im" not in reply
     assert any(w in reply.lower() for w in ("mara", "captain", "tavern", "harbour", "harbor", "sea", "ship")), reply
+
+
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, env):
+    big = tmp_path / "big.json"
+    with big.open("wb") as f:
+        f.truncate(21 * 1024 * 1024)
+    out = run_cli(["persona", "import", str(big)], env)
+    assert out.returncode == 1 and "big.json: 21.0 MB is over the 20 MB limit for a card" in out.stderr

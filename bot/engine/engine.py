@@ -1,7 +1,8 @@
 """`ChatEngine.respond(persona, history)` → a `ReplyStream` of cleaned text deltas.
 
-The engine builds the prompt (system prompt + history under the persona's token budget, counted
-with the backend's own tokenizer when it has one), streams from the persona's backend, cleans the
+The engine builds the prompt (system prompt, with a card persona's triggered lorebook entries and
+`{{user}}` resolved by `persona_prompt`, + history + post-history instructions under the persona's
+token budget, counted with the backend's own tokenizer when it has one), streams from the persona's backend, cleans the
 stream (stop sequences, label leakage), and decides what an empty reply means: silence for personas
 that may stay silent, otherwise one more attempt and then the persona's `empty_reply`. A backend
 failure becomes the persona's in-character `error_reply`; the error is kept on the `Reply` for the

@@ -36,7 +36,7 @@ _MAX_RECURSION = 8
 
 @dataclass(frozen=True)
 class LoreSelection:
-    before: str = ""                 # goes before the character's description
+    before: str = ""                 # goes before the system prompt
     after: str = ""                  # goes after it
     entries: tuple[int, ...] = ()    # indices of the entries used, in prompt order
     over_budget: int = 0             # activated entries left out for lack of room

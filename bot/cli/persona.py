@@ -22,6 +22,7 @@ def import_(
     name: str = typer.Option(None, "--name", help="Persona (folder) name; default: made from the character's name."),
     backend: str = typer.Option(None, "--backend", help="local, openai or vllm (default: local, or what a personabot card ran on)."),
     model: str = typer.Option(None, "--model", help="Model that serves the persona (default: the embedded smollm2-135m-instruct)."),
+    display_name: str = typer.Option(None, "--display-name", help="Name shown in Discord (default: the card's name)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a member persona from a character card, under <data dir>/personas/NAME.
@@ -45,7 +46,7 @@ def import_(
                    f"{'bundle' if is_zip else 'card'}")
     try:
         result = import_card(file.read_bytes(), file.name, dirs=core.persona_dirs(), dest_root=core.member_personas_dir,
-                             name=name, model={"backend": backend, "model": model})
+                             name=name, model={"backend": backend, "model": model}, display_name=display_name)
     except CardError as exc:
         raise fail(str(exc))
     spec = result.spec

@@ -113,10 +113,12 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
 
     @app_commands.command(name="import")
     @app_commands.describe(card="A character card: PNG or JSON (Tavern V1, V2 or V3), or a personabot zip with its adapter",
-                           name="Persona name (default: made from the character's name)")
+                           name="Persona name (default: made from the character's name)",
+                           display_name="Name shown in Discord (default: the card's name)")
     @app_commands.guild_only()
     @app_commands.checks.has_permissions(manage_guild=True)
-    async def import_(self, interaction: discord.Interaction, card: discord.Attachment, name: str | None = None) -> None:
+    async def import_(self, interaction: discord.Interaction, card: discord.Attachment, name: str | None = None,
+                      display_name: str | None = None) -> None:
         """Create a persona from a character card (SillyTavern and character sites). Needs Manage Server."""
         bot = self.bot
         if card.size > MAX_PNG_BYTES:
@@ -128,7 +130,7 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
         core = bot.settings.core
         try:
             result = await asyncio.to_thread(card_files.import_card, content, card.filename, dirs=core.persona_dirs(),
-                                             dest_root=core.member_personas_dir, name=name)
+                                             dest_root=core.member_personas_dir, name=name, display_name=display_name)
             if result.name in bot.personas:   # a folder removed while the bot runs still holds its name
                 raise CardError(f"a persona called {result.name!r} is already served; choose another name")
         except CardError as exc:

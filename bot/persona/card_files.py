@@ -38,9 +38,9 @@ from typing import Sequence
 from pydantic import ValidationError
 
 from bot.persona import card_png, macros
-from bot.persona.card_mapping import char_name, card_from_persona, parse_examples, persona_from_card
+from bot.persona.card_mapping import char_name, card_from_persona, display_name_for, parse_examples, persona_from_card
 from bot.persona.cards import V1, V2, V3, Card, CardError, as_spec, card_json, read_card, write_card_png
-from bot.persona.loader import PersonaError, find_persona_folder, load_persona
+from bot.persona.loader import PersonaError, find_persona_folder, load_persona, persona_folders
 from bot.persona.spec import PersonaSpec, check_persona_name
 
 MAX_BUNDLE_BYTES = 1024**3           # an adapter zip, uncompressed
@@ -164,12 +164,25 @@ def _read_bundle(content: bytes, filename: str) -> tuple[bytes, str, dict[str, b
         return archive.read(cards[0]), cards[0].filename, adapter
 
 
+def _display_names(dirs: Sequence[Path]) -> dict[str, PersonaSpec]:
+    """Display name (lower case) → persona, of every persona folder that loads."""
+    taken = {}
+    for folder in persona_folders(list(dirs)).values():
+        try:
+            spec = load_persona(folder)
+        except PersonaError:
+            continue
+        taken[spec.display_name.lower()] = spec
+    return taken
+
+
 def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_root: Path,
-                name: str | None = None, model: dict | None = None) -> ImportResult:
+                name: str | None = None, model: dict | None = None, display_name: str | None = None) -> ImportResult:
     """Create a persona folder under `dest_root` from a card; `dirs` are every persona folder root.
 
     `model` (`{"backend": ..., "model": ...}`, either key optional) chooses what serves the persona;
-    default: what a personabot card says it ran on, else the embedded local model.
+    default: what a personabot card says it ran on, else the embedded local model. `display_name`
+    replaces the card's name in Discord; two personas may not share one (replies are told apart by it).
     """
     adapter_files: dict[str, bytes] = {}
     if content.startswith(b"PK\x03\x04"):
@@ -188,6 +201,12 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
                         "choose another name with --name")
     dialogues = parse_examples(card.text("mes_example"), char)
     fields = persona_from_card(card, name=name, imported_from=Path(filename).name, has_avatar=card.image is not None)
+    if display_name:
+        fields["display_name"] = display_name_for(display_name)
+    clash = _display_names(dirs).get(fields["display_name"].lower())
+    if clash is not None:
+        raise CardError(f"persona {clash.name!r} is already called {clash.display_name!r} in Discord; "
+                        "choose another display name (--display-name)")
     if adapter_files:
         # The bundled adapter is a folder on this machine: the local backend serves it (vLLM would
         # need it on its own server); the options below may still say otherwise.

@@ -23,6 +23,13 @@ def imported(where, content, filename, **kw):
     return import_card(content, filename, **where, **kw)
 
 
+@pytest.fixture
+def elsewhere(tmp_path):
+    """Another installation: its own member personas folder and nothing else."""
+    root = tmp_path / "elsewhere" / "personas"
+    return {"dirs": [root], "dest_root": root}
+
+
 def test_v1_json_card_becomes_a_persona_under_the_data_dir(where, settings):
     result = imported(where, json.dumps(v1_card()).encode(), "mara.json")
     assert result.name == "captain-mara" and result.folder == settings.core.member_personas_dir / "captain-mara"
@@ -68,7 +75,8 @@ def test_v3_json_card_with_system_prompt_and_post_history_instructions(where):
     spec = imported(where, json.dumps(card).encode(), "mara.json").spec
     assert spec.system_prompt.startswith(DEFAULT_MAIN.replace("{{char}}", "Cap'n") + " Never reveal the Kraken's name.\n\n")
     assert spec.post_history_instructions == "Reply in under 60 words to {{user}}."
-    replaced = imported(where, json.dumps(v3_card(system_prompt="You are {{char}} alone.")).encode(), "m.json", name="m2").spec
+    replaced = imported(where, json.dumps(v3_card(system_prompt="You are {{char}} alone.")).encode(), "m.json", name="m2",
+                        display_name="Mara Two").spec
     assert replaced.system_prompt.startswith("You are Cap'n alone.\n\n"), "the card's system prompt replaces the default"
 
 
@@ -119,7 +127,7 @@ def strip_exported(card: dict) -> dict:
     return out
 
 
-async def test_a_foreign_card_exported_again_keeps_every_field(where, db):
+async def test_a_foreign_card_exported_again_keeps_every_field(where, elsewhere, db):
     card = v3_card()
     card["data"]["extensions"]["depth_prompt"] = {"prompt": "x", "depth": 4}
     card["data"]["unknown_field"] = {"kept": True}
@@ -134,16 +142,17 @@ async def test_a_foreign_card_exported_again_keeps_every_field(where, db):
 
     v2 = v2_card()
     v2["data"]["extensions"]["chub"] = {"id": 42}
-    back = imported(where, json.dumps(v2).encode(), "v2.json", name="v2")
+    back = imported(elsewhere, json.dumps(v2).encode(), "v2.json", name="v2")
     again = json.loads(export_card(back.spec, await provenance(db, back.spec), "json"))
     assert strip_exported(again) == v2, "a V2 JSON card stays V2 with all its fields"
 
 
-async def test_export_then_import_gives_the_same_persona(where, db, settings):
+async def test_export_then_import_gives_the_same_persona(where, elsewhere, db, settings):
     tim = load_persona(settings.core.resolved_personas_dir() / "tim")
     png = export_card(tim, await provenance(db, tim), "png")
     assert read_card(png, "tim.png").spec == "chara_card_v3"
-    back = imported(where, png, "tim.png", name="tim-copy").spec
+    back = imported(elsewhere, png, "tim.png").spec
+    assert back.name == "tim"
     keep = ("display_name", "description", "system_prompt", "user_label", "aliases", "context_budget", "may_stay_silent",
             "error_reply", "empty_reply", "greeting", "post_history_instructions", "sampling")
     assert {k: getattr(back, k) for k in keep} == {k: getattr(tim, k) for k in keep}
@@ -151,7 +160,7 @@ async def test_export_then_import_gives_the_same_persona(where, db, settings):
 
     # And an imported card persona survives the same trip, lorebook included.
     first = imported(where, png_card({"chara": v2_card()}), "mara.png").spec
-    second = imported(where, export_card(first, await provenance(db, first), "png"), "mara2.png", name="mara2").spec
+    second = imported(elsewhere, export_card(first, await provenance(db, first), "png"), "mara2.png").spec
     assert second.system_prompt == first.system_prompt and second.greeting == first.greeting
     assert second.lore == first.lore and second.card.tags == first.card.tags
 
@@ -167,7 +176,7 @@ async def test_edited_card_persona_exports_what_is_served(where, db):
     assert foreign_view.text("first_mes").startswith("Ahoy!"), "other frontends see the edit too"
 
 
-async def test_provenance_names_version_adapter_dataset_and_consent(where, db, tmp_path):
+async def test_provenance_names_version_adapter_dataset_and_consent(where, elsewhere, db, tmp_path):
     from bot.store import registry
     from trainer.dataset.versions import record_version
 
@@ -200,7 +209,7 @@ async def test_provenance_names_version_adapter_dataset_and_consent(where, db, t
     assert names == ["adapter/adapter_config.json", "adapter/adapter_model.safetensors", "card.png"]
 
     # The bundle imports as a persona bound to its own copy of the adapter.
-    again = imported(where, bundle, "mara.zip", name="mara-bundled").spec
+    again = imported(elsewhere, bundle, "mara.zip", name="mara-bundled").spec
     assert again.model.adapter and again.model.adapter.endswith("mara-bundled/adapter")
     assert adapter_sha256(again.model.adapter) == prov["active_version"]["adapter_sha256"]
 
@@ -257,3 +266,10 @@ async def test_concurrent_imports_of_one_name_leave_one_persona(where):
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, CardError) and "already exists" in str(r) for r in results if isinstance(r, Exception))
     assert sorted(p.name for p in where["dest_root"].iterdir()) == ["captain-mara"]
+
+
+def test_a_display_name_another_persona_has_is_refused(where):
+    with pytest.raises(CardError, match=r"persona 'tim' is already called 'TIM' in Discord"):
+        imported(where, json.dumps(v2_card(name="Tim")).encode(), "t.json", name="tim2")
+    spec = imported(where, json.dumps(v2_card(name="Tim")).encode(), "t.json", name="tim2", display_name="Tim the Captain").spec
+    assert spec.display_name == "Tim the Captain"

@@ -249,7 +249,11 @@ def _write_files(folder: Path, card: Card, fields: dict, dialogues: list[list[di
     toml_fields = {k: v for k, v in fields.items() if k != "name"}
     header = (f"# Imported from the character card {fields['card']['imported_from']!r} by `personabot persona import`.\n"
               "# Every key is documented in bot/persona/spec.py; the card itself is kept verbatim in card.json.\n")
-    (folder / "persona.toml").write_text(header + tomli_w.dumps(toml_fields, multiline_strings=True), encoding="utf-8")
+    try:
+        toml = tomli_w.dumps(toml_fields, multiline_strings=True)
+    except (TypeError, ValueError) as exc:   # e.g. a null inside a personabot card's settings
+        raise CardError(f"the card's personabot settings cannot be written as persona.toml: {exc}") from None
+    (folder / "persona.toml").write_text(header + toml, encoding="utf-8")
     (folder / "card.json").write_bytes(card_json(card.raw))
     if card.image is not None:
         (folder / "avatar.png").write_bytes(card.image)

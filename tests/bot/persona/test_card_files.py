@@ -273,3 +273,15 @@ def test_a_display_name_another_persona_has_is_refused(where):
         imported(where, json.dumps(v2_card(name="Tim")).encode(), "t.json", name="tim2")
     spec = imported(where, json.dumps(v2_card(name="Tim")).encode(), "t.json", name="tim2", display_name="Tim the Captain").spec
     assert spec.display_name == "Tim the Captain"
+
+
+async def test_tampered_personabot_settings_are_reported_not_crashed_on(where, elsewhere, db, settings):
+    tim = load_persona(settings.core.resolved_personas_dir() / "tim")
+    card = json.loads(export_card(tim, await provenance(db, tim), "json"))
+    card["data"]["extensions"]["personabot"]["persona"]["sampling"]["temperature"] = None
+    with pytest.raises(CardError, match="cannot be written as persona.toml"):
+        imported(elsewhere, json.dumps(card).encode(), "t.json")
+    card["data"]["extensions"]["personabot"]["persona"]["sampling"]["temperature"] = 9
+    with pytest.raises(CardError, match=r"persona 'tim': sampling\.temperature"):
+        imported(elsewhere, json.dumps(card).encode(), "t.json")
+    assert not any(elsewhere["dest_root"].iterdir()), "nothing half-written is left"

@@ -156,3 +156,51 @@ def test_regex_keys_that_can_backtrack_exponentially_are_refused(key):
     book = {"entries": [{"keys": [key], "content": "y", "use_regex": True}]}
     with pytest.raises(CardError, match="exponential time"):
         read_card(json.dumps(v2_card(character_book=book)).encode(), "c.json")
+
+
+# -- adversarial input: any bytes give a Card or a CardError, never another exception -----------
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+_VALID = png_card({"chara": v2_card(), "ccv3": v3_card()})
+_json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                            max_leaves=20)
+
+
+@hsettings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)), min_size=1, max_size=6),
+       st.integers(8, len(_VALID)))
+def test_mutated_png_cards_never_crash(flips, cut):
+    data = bytearray(_VALID[:cut])
+    for at, value in flips:
+        if at < len(data):
+            data[at] = value
+    try:
+        read_card(bytes(data), "fuzz.png")
+    except CardError:
+        pass
+
+
+@hsettings(max_examples=80, deadline=None)
+@given(st.dictionaries(st.sampled_from(["spec", "data", "name", "first_mes", "tags", "character_book", "extensions",
+                                        "alternate_greetings", "mes_example", "char_name"]), _json_values, max_size=6),
+       st.dictionaries(st.sampled_from(["name", "description", "tags", "character_book", "extensions", "nickname",
+                                        "alternate_greetings", "system_prompt"]), _json_values, max_size=6))
+def test_arbitrary_json_cards_never_crash(top, data):
+    import tempfile
+    from pathlib import Path
+
+    from bot.persona.card_files import import_card
+
+    for obj in (top, {"spec": "chara_card_v2", "data": data}, {"spec": "chara_card_v3", "data": {**data, "name": "x"}}):
+        content = json.dumps(obj).encode()
+        try:
+            read_card(content, "fuzz.json")
+        except CardError:
+            continue
+        with tempfile.TemporaryDirectory() as root:   # the whole import: mapping, TOML, validation
+            try:
+                import_card(content, "fuzz.json", dirs=[Path(root)], dest_root=Path(root), name="fuzz")
+            except CardError:
+                pass

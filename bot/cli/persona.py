@@ -27,11 +27,8 @@ def import_(
 ) -> None:
     """Create a member persona from a character card, under <data dir>/personas/NAME.
 
-    The card's description, personality and scenario become the system prompt, its first message
-    the greeting /chat posts, its example dialogues seeds for synthetic data and probes, its
-    lorebook keyword-triggered context; the card itself is kept verbatim (card.json) for export.
-    Names that any persona already has are refused.
-    """
+    The card's description, personality and scenario become the system prompt, its first message the greeting /chat posts, its example dialogues seeds for synthetic data and probes, and its lorebook keyword-triggered context. The card itself is kept verbatim (card.json) for export. Names and display names that another persona has are refused.
+    """  # noqa: E501  (one line per paragraph: rich help keeps line breaks)
     from rich.markup import escape
 
     from bot.persona.card_files import MAX_BUNDLE_BYTES, import_card
@@ -79,11 +76,8 @@ def export(
 ) -> None:
     """Write a persona as a character card: V2 ('chara') with a parallel V3 ('ccv3') chunk in the PNG.
 
-    The image is the persona's avatar or a generated placeholder. Provenance goes under
-    data.extensions.personabot: backend and base model, the active version and the sha256 of its
-    adapter, the dataset version and its manifest hash, and the consent scope. Weights are never
-    embedded; --with-adapter puts the adapter folder beside the card in a zip.
-    """
+    The image is the persona's avatar or a generated placeholder. Provenance goes under data.extensions.personabot: backend and base model, the active version and the sha256 of its adapter, the dataset version and its manifest hash, and the consent scope. Weights are never embedded; --with-adapter puts the adapter folder beside the card in a zip.
+    """  # noqa: E501  (one line per paragraph: rich help keeps line breaks)
     from rich.markup import escape
 
     from bot.persona import PersonaError

@@ -3,6 +3,8 @@
 import asyncio
 import json
 
+import pytest
+
 from tests.support.tavern_cards import png_card, read_png_chunks, text_payloads, v2_card
 
 
@@ -143,3 +145,31 @@ async def test_chat_without_webhooks_greets_as_the_bot_and_splits_long_greetings
     parts = await h.fake.wait_for(lambda: len(h.fake.bot_messages(thread)) >= 2 and h.fake.bot_messages(thread), 5, "2 parts")
     assert all("webhook_id" not in m and len(m["content"]) <= 2000 for m in parts)
     assert parts[0]["content"].startswith("Evening, bob. The sea is wide.")
+
+
+@pytest.mark.slow
+async def test_imported_card_speaks_with_smollm2_in_discord(harness, real_models_dir):
+    """The whole journey on the real embedded model: a card attached in Discord, a /chat thread,
+    the greeting, then an in-character answer streamed into the thread."""
+    from bot.persona.spec import SamplingSpec
+    from bot.settings import load_settings
+
+    h = harness
+    real = load_settings(data_dir=h.settings.core.data_dir, models_dir_override=real_models_dir, local_device="cpu")
+    h.settings.core = real.core           # the pool builds the local backend from these settings
+    upload = h.fake.attachment("mara.png", png_card({"chara": v2_card()}), "image/png")
+    record = await h.fake.slash(h.general, h.admin, "persona", "import", card=upload, name="mara")
+    await h.fake.wait_for(lambda: record.followups, 10, "the import")
+    spec = h.bot.personas["mara"]
+    h.bot.personas["mara"] = spec.model_copy(update={"sampling": SamplingSpec(max_tokens=60, temperature=0.0)})
+    await done(await h.fake.slash(h.hooks, h.alice, "chat", persona="mara"))
+    thread = int(h.fake.threads()[-1]["id"])
+    await h.fake.wait_for(lambda: h.fake.bot_messages(thread), 5, "the greeting")
+    await h.say(thread, h.alice, "Good evening! Who are you, and what is this place?")
+    await h.fake.wait_for(lambda: len(h.fake.bot_messages(thread)) >= 2, 300, "the model's reply")
+    await asyncio.wait_for(h.bot.conversations.drain(), 300)
+    reply = h.fake.bot_messages(thread)[-1]
+    text = reply["content"]
+    assert reply["author"]["username"] == "Captain Mara" and len(text.split()) >= 3, text
+    assert "User:" not in text and "<|im" not in text and "{{" not in text
+    assert text not in (spec.error_reply, spec.empty_reply), "the model answered (not the apology)"

@@ -7,6 +7,8 @@ The fields are those of the Character Card V2/V3 specs. The book stays verbatim 
 Contract: `parse_lorebook(obj, where)` returns a `Lorebook` or raises `LorebookError` naming the
 field (`data.character_book.entries[2].keys: expected a list of strings`). Optional fields missing
 or null take the spec's defaults; a regex key (V3 `use_regex`) that does not compile is an error.
+V3 decorator lines (`@@depth 4`, ...) at the start of an entry's content are taken off it; of them,
+`@@activate` makes the entry constant and `@@dont_activate` disables it, the others are ignored.
 """
 from __future__ import annotations
 
@@ -71,6 +73,15 @@ def _strings(obj: dict, key: str, where: str) -> tuple[str, ...]:
     return tuple(v for v in value if v.strip())
 
 
+def _decorators(content: str) -> tuple[str, set[str]]:
+    """V3 decorators: `@@name [args]` lines at the start of an entry's content (never sent to the model)."""
+    lines = content.split("\n")
+    names = set()
+    while lines and lines[0].lstrip().startswith("@@"):
+        names.add(lines.pop(0).strip().lstrip("@").split(" ", 1)[0].lower())
+    return "\n".join(lines), names
+
+
 def parse_lorebook(obj: object, where: str = "character_book") -> Lorebook:
     if not isinstance(obj, dict):
         raise LorebookError(f"{where}: expected an object (got {type(obj).__name__})")
@@ -87,11 +98,14 @@ def parse_lorebook(obj: object, where: str = "character_book") -> Lorebook:
         position = _get(raw, "position", str, at, "after_char")
         if position not in ("before_char", "after_char"):
             raise LorebookError(f"{at}.position: expected 'before_char' or 'after_char' (got {position!r})")
+        content, decorators = _decorators(_get(raw, "content", str, at, ""))
         entry = LoreEntry(
-            keys=_strings(raw, "keys", at), content=_get(raw, "content", str, at, ""),
-            enabled=_get(raw, "enabled", bool, at, True), insertion_order=_get(raw, "insertion_order", float, at, 100),
+            keys=_strings(raw, "keys", at), content=content,
+            enabled=_get(raw, "enabled", bool, at, True) and "dont_activate" not in decorators,
+            insertion_order=_get(raw, "insertion_order", float, at, 100),
             case_sensitive=_get(raw, "case_sensitive", bool, at, False), selective=_get(raw, "selective", bool, at, False),
-            secondary_keys=_strings(raw, "secondary_keys", at), constant=_get(raw, "constant", bool, at, False),
+            secondary_keys=_strings(raw, "secondary_keys", at),
+            constant=_get(raw, "constant", bool, at, False) or "activate" in decorators,
             position=position, priority=_get(raw, "priority", float, at, None),
             use_regex=_get(raw, "use_regex", bool, at, False), name=_get(raw, "name", str, at, "") or _get(raw, "comment", str, at, ""),
         )

@@ -138,3 +138,13 @@ def test_persona_without_a_card_is_unchanged(settings):
     tim = load_persona(settings.core.resolved_personas_dir() / "tim")
     system, post = persona_prompt(tim, [Turn("1", "Sam", "hi")])
     assert system == tim.system_prompt and post == ""
+
+
+def test_v3_decorators_are_taken_off_the_content():
+    book = parse_lorebook({"entries": [
+        {"keys": ["x"], "content": "@@depth 4\n@@activate\nAlways here."},
+        {"keys": ["fog"], "content": "@@dont_activate\nNever here."},
+        {"keys": ["fog"], "content": "@@role system\nFog rolls in."},
+    ]})
+    sel = select_lore(book, ["the fog"], budget=100, count=words)
+    assert sel.after == "Always here.\nFog rolls in."

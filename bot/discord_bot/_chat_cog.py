@@ -28,7 +28,10 @@ from bot.conversations.routing import Incoming, Route
 from bot.conversations.scheduling import Busy
 from bot.conversations.streaming import render_stream
 from bot.conversations.history import ChatMessage, HistoryItem, RecentMessages
+from bot.conversations.split import split_message
+from bot.conversations.streaming import MessageGone
 from bot.discord_bot._io import ChannelSink, Speakers, WebhookSink, Webhooks
+from bot.persona import macros
 from bot.persona.spec import PersonaSpec
 from bot.store import channels as channel_store
 from bot.store.exchanges import log_exchange
@@ -256,7 +259,7 @@ class ChatCog(commands.Cog):
     async def _sink(self, message: discord.Message, persona: PersonaSpec, *, reply: bool):
         parent = self.webhooks.usable_in(message.channel)
         if parent is not None:
-            hook = await self.webhooks.for_channel(parent)
+            hook = await self.webhooks.for_persona(parent, persona)
             if hook is not None:
                 thread = message.channel if isinstance(message.channel, discord.Thread) else None
                 return WebhookSink(hook, persona, thread)
@@ -316,6 +319,20 @@ class ChatCog(commands.Cog):
         bot.directory.add_thread(record)
         log.info("user %s opened thread %s with %s", interaction.user.id, thread.id, spec.name)
         await interaction.response.send_message(f"{spec.display_name} is waiting for you in {thread.mention}: just write, no mention needed.")
+        if spec.greeting.strip():
+            await self._greet(thread, spec, interaction.user.display_name)
+
+    async def _greet(self, thread: discord.Thread, persona: PersonaSpec, member_name: str) -> None:
+        """The persona's greeting (a card's first message) opens the thread, as the persona."""
+        text = macros.resolve(persona.greeting, char=persona.display_name, user=member_name)
+        parent = self.webhooks.usable_in(thread)
+        hook = await self.webhooks.for_persona(parent, persona) if parent is not None else None
+        sink = WebhookSink(hook, persona, thread) if hook is not None else ChannelSink(thread)
+        try:
+            for part in split_message(text):
+                await sink.send(part)
+        except (discord.HTTPException, MessageGone) as exc:   # the thread still works without it
+            log.warning("could not post %s's greeting in thread %s: %s", persona.name, thread.id, type(exc).__name__)
 
     @app_commands.command(name="reset")
     async def reset(self, interaction: discord.Interaction) -> None:

@@ -2,7 +2,9 @@
 
 Replies go through a channel webhook under the persona's display name and avatar when the bot has
 Manage Webhooks in the channel (so several personas can share it), else through the plain bot
-account as a reply to the member's message. Both sinks map "the message is gone" (deleted
+account as a reply to the member's message. A persona whose avatar is a local file (an imported
+card's image) rather than a URL gets its own webhook in the channel, created with that image as
+the webhook's avatar: a webhook message can only name an avatar by URL. Both sinks map "the message is gone" (deleted
 mid-stream, channel or thread removed) to `MessageGone` so the streaming core abandons quietly.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import re
 import secrets
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import discord
@@ -115,13 +118,21 @@ class WebhookSink:
             raise
 
 
+def _avatar_file(persona: PersonaSpec) -> Path | None:
+    if persona.avatar_url or not persona.avatar_file or persona.folder is None:
+        return None
+    path = persona.folder / persona.avatar_file
+    return path if path.is_file() else None
+
+
 class Webhooks:
     """One webhook per channel, found or created once and kept for the bot's lifetime."""
 
     def __init__(self, bot: "PersonaBot"):
         self.bot = bot
         self._by_channel: dict[int, discord.Webhook | None] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._by_persona: dict[tuple[int, str], discord.Webhook | None] = {}
+        self._locks: dict = {}
         self.ids: set[int] = set()
 
     def usable_in(self, channel: discord.abc.Messageable) -> discord.TextChannel | None:
@@ -140,16 +151,35 @@ class Webhooks:
                 self._by_channel[parent.id] = await self._find_or_create(parent)
         return self._by_channel[parent.id]
 
-    async def _find_or_create(self, parent: discord.TextChannel) -> discord.Webhook | None:
+    async def for_persona(self, parent: discord.TextChannel, persona: PersonaSpec) -> discord.Webhook | None:
+        """The persona's own webhook when its avatar is a local file, else the channel's shared one."""
+        avatar = _avatar_file(persona)
+        if avatar is None:
+            return await self.for_channel(parent)
+        key = (parent.id, persona.name)
+        if key not in self._by_persona:
+            lock = self._locks.setdefault(key, asyncio.Lock())
+            async with lock:
+                if key not in self._by_persona:
+                    self._by_persona[key] = await self._find_or_create(parent, f"{WEBHOOK_NAME}-{persona.name}"[:80], avatar)
+        return self._by_persona[key] or await self.for_channel(parent)
+
+    async def _find_or_create(self, parent: discord.TextChannel, name: str = WEBHOOK_NAME,
+                              avatar: Path | None = None) -> discord.Webhook | None:
         try:
             for hook in await parent.webhooks():
-                if hook.token and (hook.user is None or hook.user.id == self.bot.user.id) and hook.name == WEBHOOK_NAME:
+                if hook.token and (hook.user is None or hook.user.id == self.bot.user.id) and hook.name == name:
                     self.ids.add(hook.id)
                     return hook
-            hook = await parent.create_webhook(name=WEBHOOK_NAME, reason="personabot posts as its personas here")
+            image = await asyncio.to_thread(avatar.read_bytes) if avatar is not None else None
+            hook = await parent.create_webhook(name=name, avatar=image, reason="personabot posts as its personas here")
         except discord.HTTPException as exc:
             # Permission overwrites can still refuse: fall back to the bot account for this channel.
             log.warning("no webhook in channel %s (HTTP %s, code %s); posting as the bot", parent.id, exc.status, exc.code)
+            return None
+        except (OSError, ValueError) as exc:
+            # An avatar file that is gone or not an image discord.py accepts: use the shared webhook.
+            log.warning("webhook avatar %s unusable (%s); using the channel's shared webhook", avatar, type(exc).__name__)
             return None
         self.ids.add(hook.id)
         return hook
@@ -161,10 +191,14 @@ class Speakers:
     def __init__(self, bot: "PersonaBot", webhooks: Webhooks):
         self.bot = bot
         self.webhooks = webhooks
-        self._by_display = {p.display_name.lower(): p.name for p in bot.personas.values()}
         # Which member message each persona post answered: webhook posts cannot carry a reply
         # reference, so this keeps a reply chain going through them. Bounded; lost on restart.
         self.answered: OrderedDict[int, int] = OrderedDict()
+
+    @property
+    def _by_display(self) -> dict[str, str]:
+        # Built per call: personas can be added while the bot runs (/persona import), and there are few.
+        return {p.display_name.lower(): p.name for p in self.bot.personas.values()}
 
     def remember_answer(self, reply_id: int, answered_id: int) -> None:
         self.answered[reply_id] = answered_id

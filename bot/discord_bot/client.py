@@ -101,6 +101,14 @@ class PersonaBot(commands.Bot):
             if library_log.level < logging.INFO:  # NOTSET would inherit DEBUG from the root
                 library_log.setLevel(logging.INFO)
 
+    def add_persona(self, spec: PersonaSpec) -> None:
+        """Serve a persona created while the bot runs (`/persona import`); names are never reused."""
+        if spec.name in self.personas:
+            raise ValueError(f"persona {spec.name!r} is already served")
+        self.personas[spec.name] = spec
+        known = {label.lower() for label in self.engine.other_persona_labels}
+        self.engine.other_persona_labels.extend(label for label in spec.labels if label.lower() not in known)
+
     def persona(self, name: str | None) -> PersonaSpec:
         """A persona by name, falling back to the default (a binding may outlive its persona)."""
         return self.personas.get(name or "") or self.personas[self.default_persona]

@@ -1,7 +1,8 @@
 """`ChatEngine.respond(persona, history)` → a `ReplyStream` of cleaned text deltas.
 
-The engine builds the prompt (system prompt + history under the persona's token budget, counted
-with the backend's own tokenizer when it has one), streams from the persona's backend, cleans the
+The engine builds the prompt (system prompt, with a card persona's triggered lorebook entries and
+`{{user}}` resolved by `persona_prompt`, + history + post-history instructions under the persona's
+token budget, counted with the backend's own tokenizer when it has one), streams from the persona's backend, cleans the
 stream (stop sequences, label leakage), and decides what an empty reply means: silence for personas
 that may stay silent, otherwise one more attempt and then the persona's `empty_reply`. A backend
 failure becomes the persona's in-character `error_reply`; the error is kept on the `Reply` for the
@@ -14,8 +15,10 @@ from typing import AsyncIterator, Callable, Sequence
 
 from bot.backends.base import Backend, BackendError, GenerationParams
 from bot.engine.cleanup import StreamCleaner
-from bot.engine.prompt import build_messages
+from bot.engine.lorebook import lore_budget, select_lore
+from bot.engine.prompt import TokenCounter, build_messages, estimate_tokens
 from bot.engine.types import Reply, Turn
+from bot.persona import macros
 from bot.persona.spec import PersonaSpec
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,24 @@ def generation_params(persona: PersonaSpec, stops: list[str], seed: int | None =
         stop=tuple(stops),
         seed=seed,
     )
+
+
+def persona_prompt(persona: PersonaSpec, history: Sequence[Turn], count: TokenCounter | None = None) -> tuple[str, str]:
+    """The system prompt and post-history instructions for one reply.
+
+    A card's lorebook adds the entries the recent messages trigger (within its share of the
+    budget, `bot.engine.lorebook`), and `{{user}}` becomes the display name of the member being
+    answered (the last human speaker; the persona's user label before anyone spoke).
+    """
+    system = persona.system_prompt
+    if persona.lore is not None and persona.lore.entries:
+        counter = count or estimate_tokens
+        lore = select_lore(persona.lore, [t.content for t in history], budget=lore_budget(persona.lore, persona.context_budget),
+                           count=lambda text: counter([{"role": "system", "content": text}]))
+        system = "\n\n".join(p for p in (lore.before, system, lore.after) if p)
+    member = next((t.author_name for t in reversed(history) if not t.from_persona), persona.user_label)
+    resolve = lambda text: macros.resolve(text, char=persona.display_name, user=member)  # noqa: E731
+    return resolve(system), resolve(persona.post_history_instructions)
 
 
 class ReplyStream:
@@ -61,8 +82,10 @@ class ReplyStream:
         persona, reply = self._persona, self.reply
         backend = self._engine.backend_for(persona)
         reply.model = backend.model_name
+        counter = self._engine.counter_for(backend)
+        system_prompt, post_history = persona_prompt(persona, self._history, counter)
         messages, reply.prompt_messages = build_messages(
-            persona.system_prompt, self._history, persona.context_budget, self._engine.counter_for(backend)
+            system_prompt, self._history, persona.context_budget, counter, post_history=post_history or None
         )
         member_labels = [persona.user_label, *GENERIC_USER_LABELS,
                          *{t.author_name for t in self._history if not t.from_persona}]

@@ -51,8 +51,12 @@ def build_messages(
     history: Sequence[Turn],
     budget: int,
     count_tokens: TokenCounter | None = None,
+    post_history: str | None = None,
 ) -> tuple[list[dict], int]:
     """Messages for the model and how many history turns were kept.
+
+    `post_history` (a card's post-history instructions) is a last system message after the
+    history; like the system prompt it is always sent and counted in the budget.
 
     Oldest turns are dropped first until system prompt + history fit in `budget` tokens, counted
     with `count_tokens` (the model's own tokenizer) when given. The newest turn is always kept; if
@@ -61,11 +65,12 @@ def build_messages(
     """
     count = count_tokens or estimate_tokens
     system = {"role": "system", "content": system_prompt}
+    tail = [{"role": "system", "content": post_history}] if post_history else []
     turns = list(history)
 
     # Start from a cheap estimate so the exact counter runs a few times, not once per turn.
     keep = 0
-    spent = estimate_tokens([system])
+    spent = estimate_tokens([system, *tail])
     for turn in reversed(turns):
         spent += _PER_MESSAGE_OVERHEAD + (len(turn.content) + 3) // 4   # estimate_tokens of the one turn
         if spent > budget * 1.5 and keep > 0:
@@ -77,7 +82,7 @@ def build_messages(
         rendered = render_turns(ts)
         while rendered and rendered[0]["role"] == "assistant":
             rendered.pop(0)
-        return [system, *rendered]
+        return [system, *rendered, *tail]
 
     messages = assemble(kept)
     tokens = count(messages)
@@ -86,13 +91,13 @@ def build_messages(
         messages = assemble(kept)
         tokens = count(messages)
 
-    if len(messages) > 1 and tokens > budget:
-        last = messages[-1]
-        room = budget - count([system, {"role": last["role"], "content": ""}])
+    if len(messages) > 1 + len(tail) and tokens > budget:
+        last = messages[-1 - len(tail)]
+        room = budget - count([system, {"role": last["role"], "content": ""}, *tail])
         text = last["content"]
         # Cut from the front in proportion, then tighten; tokens ≈ characters / 4 is only a start.
         cut = max(0, len(text) - max(room, 1) * 4)
-        while cut < len(text) and count([system, {"role": last["role"], "content": text[cut:]}]) > budget:
+        while cut < len(text) and count([system, {"role": last["role"], "content": text[cut:]}, *tail]) > budget:
             cut += max(1, (len(text) - cut) // 8)
         last["content"] = text[cut:]
     return messages, len(kept)

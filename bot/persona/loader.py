@@ -48,7 +48,32 @@ def load_persona(folder: Path) -> PersonaSpec:
     except ValidationError as exc:
         lines = [f"{path}: {_describe(e)}" for e in exc.errors()]
         raise PersonaError("\n".join(lines)) from None
-    return spec.model_copy(update={"folder": folder})
+    return spec.model_copy(update={"folder": folder, "lore": _card_lorebook(spec, folder)})
+
+
+def _card_lorebook(spec: PersonaSpec, folder: Path):
+    """The lorebook of an imported card, read from its verbatim card.json (None when it has none)."""
+    if spec.card is None:
+        return None
+    import json
+
+    from bot.persona.lorebook import LorebookError, parse_lorebook
+
+    path = folder / spec.card.file
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PersonaError(f"{folder / SPEC_FILE}: card.file: {path.name} is missing from the persona folder") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PersonaError(f"{path}: not valid JSON: {exc}") from None
+    data = raw.get("data", raw) if isinstance(raw, dict) and raw.get("spec") else raw
+    book = data.get("character_book") if isinstance(data, dict) else None
+    if not isinstance(book, dict):
+        return None
+    try:
+        return parse_lorebook(book, "data.character_book")
+    except LorebookError as exc:
+        raise PersonaError(f"{path}: {exc}") from None
 
 
 PersonaDirs = Path | str | Sequence[Path | str]

@@ -12,9 +12,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.persona.lorebook import Lorebook
 from bot.persona.schedule import ScheduleSpec
 from bot.persona.synthetic import SyntheticSpec
 from bot.persona.training import TrainingSpec
+
+
+def check_persona_name(v: str) -> str:
+    """A persona (folder) name: letters, digits, '-' or '_', starting with a letter."""
+    if not v or not all(c.isalnum() or c in "-_" for c in v) or not v[0].isalpha():
+        raise ValueError("expected a lowercase slug such as 'tim' (letters, digits, '-' or '_')")
+    return v
 
 
 class _Strict(BaseModel):
@@ -49,6 +57,17 @@ class CurationSpec(_Strict):
         None, description="Name (or id) of a Discord role whose members may curate this persona; Manage Server always may.")
     shared: bool = Field(
         False, description="Curate and train on this persona's replies from every guild; else each guild sees only its own.")
+class CardSpec(_Strict):
+    """`[card]`: where a persona imported from a character card came from (`personabot persona import`)."""
+
+    file: str = Field("card.json", description="The card as imported, verbatim, in the persona folder; export starts from it and its lorebook is read from it.")
+    spec: Literal["chara_card_v1", "chara_card_v2", "chara_card_v3"] = Field("chara_card_v2", description="The card's spec.")
+    creator: str = Field("", description="The card's creator.")
+    character_version: str = Field("", description="The card's own version string.")
+    tags: list[str] = Field(default_factory=list, description="The card's tags.")
+    creator_notes: str = Field("", description="Notes from the card's creator (not sent to the model).")
+    alternate_greetings: list[str] = Field(default_factory=list, description="Other first messages the card offers.")
+    imported_from: str = Field("", description="File name the card was imported from.")
 
 
 class PersonaSpec(_Strict):
@@ -75,14 +94,19 @@ class PersonaSpec(_Strict):
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     curation: CurationSpec = Field(default_factory=CurationSpec)
+    greeting: str = Field("", description="First message the persona posts in a thread opened with /chat ({{user}} = the member's name).")
+    post_history_instructions: str = Field(
+        "", description="Sent after the conversation, as a last system message, on every reply ({{user}} = the member's name)."
+    )
+    avatar_file: str | None = Field(None, description="PNG in the persona folder used as its webhook avatar when avatar_url is unset.")
+    card: CardSpec | None = Field(None, description="Set for personas imported from a character card.")
     folder: Path | None = Field(None, exclude=True, description="Where the spec was loaded from (set by the loader).")
+    lore: Lorebook | None = Field(None, exclude=True, description="The card's lorebook, parsed from card.json (set by the loader).")
 
     @field_validator("name")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if not v or not all(c.isalnum() or c in "-_" for c in v) or not v[0].isalpha():
-            raise ValueError("expected a lowercase slug such as 'tim' (letters, digits, '-' or '_')")
-        return v
+        return check_persona_name(v)
 
     @property
     def labels(self) -> list[str]:

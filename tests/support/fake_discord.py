@@ -17,6 +17,11 @@ kept in `InteractionRecord.modal`) and `submit_modal` (a MODAL_SUBMIT interactio
 
 Faults: `rate_limit_next_patch(retry_after)` answers the next message edit with a 429;
 `delete_message` removes a message so that later edits get 404.
+
+Attachments: `attachment(filename, data)` uploads a file a member will attach to a slash command
+(pass it as the option's value); the interaction carries it in `data.resolved.attachments` and its
+`url` is served by this fake, so discord.py's `Attachment.read()` downloads it. Webhooks created
+with an avatar keep the uploaded image in `webhook_avatars[webhook_id]`.
 """
 from __future__ import annotations
 
@@ -97,6 +102,16 @@ class InteractionRecord:
         return [c["custom_id"] for row in rows for c in row.get("components", []) if "custom_id" in c]
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A file uploaded by `FakeDiscord.attachment`, to pass as a slash command's attachment option."""
+
+    id: int
+    filename: str
+    size: int
+    content_type: str
+
+
 class FakeDiscord:
     def __init__(self) -> None:
         self._last_id = 0
@@ -129,6 +144,8 @@ class FakeDiscord:
         self._add_member_payload(self.bot_user, [self.bot_role["id"]])
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.uploads: dict[int, tuple[str, bytes, str]] = {}   # attachment id → (filename, bytes, content type)
+        self.webhook_avatars: dict[int, bytes] = {}
 
     # -- world ----------------------------------------------------------------------------------
 
@@ -203,6 +220,7 @@ class FakeDiscord:
     async def start(self) -> None:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{aid}/{filename}", self._download)
         app.router.add_route("*", API + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -370,15 +388,36 @@ class FakeDiscord:
         unknown = set(options) - set(types)
         if unknown:
             raise AssertionError(f"/{command} {sub or ''} has no option(s) {unknown}")
-        opts = [{"name": k, "type": types[k], "value": v} for k, v in options.items() if v is not None]
+        attached = {k: v for k, v in options.items() if isinstance(v, Upload)}
+        opts = [{"name": k, "type": types[k], "value": (str(v.id) if isinstance(v, Upload) else v)}
+                for k, v in options.items() if v is not None]
         if sub is not None:
             opts = [{"name": sub, "type": 1, "options": opts}]
         data, record = self._interaction_base(channel_id, user_id, 2)
         data["data"] = {"id": registered["id"], "name": command, "type": 1, "options": opts}
+        if attached:
+            data["data"]["resolved"] = {"attachments": {str(u.id): self._attachment_payload(u) for u in attached.values()}}
         if "guild_id" in data:
             data["data"]["guild_id"] = registered.get("guild_id") or str(self.guild_id)
         await self.dispatch("INTERACTION_CREATE", data)
         return record
+
+    def attachment(self, filename: str, data: bytes, content_type: str = "application/octet-stream") -> "Upload":
+        """A file a member attaches to a slash command option (type 11)."""
+        upload = Upload(self.new_id(), filename, len(data), content_type)
+        self.uploads[upload.id] = (filename, data, content_type)
+        return upload
+
+    def _attachment_payload(self, upload: "Upload") -> dict:
+        url = f"http://127.0.0.1:{self.port}/attachments/{upload.id}/{upload.filename}"
+        return {"id": str(upload.id), "filename": upload.filename, "size": upload.size, "url": url, "proxy_url": url,
+                "content_type": upload.content_type, "ephemeral": True}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        found = self.uploads.get(int(request.match_info["aid"]))
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found[1], headers={"Content-Type": found[2]})
 
     async def click(self, record: InteractionRecord, user_id: int, custom_id: str) -> InteractionRecord:
         """A member presses a button on the message the bot sent in answer to `record`."""
@@ -542,6 +581,13 @@ class FakeDiscord:
             hook = {"id": str(self.new_id()), "type": 1, "guild_id": str(self.guild_id), "channel_id": str(cid),
                     "name": body.get("name"), "avatar": None, "token": secrets.token_urlsafe(32),
                     "application_id": str(self.app_id), "user": self.bot_user}
+            if body.get("avatar"):     # a data URI: data:image/png;base64,...
+                import base64
+                import hashlib
+
+                image = base64.b64decode(body["avatar"].split(",", 1)[1])
+                self.webhook_avatars[int(hook["id"])] = image
+                hook["avatar"] = hashlib.md5(image).hexdigest()
             self.webhooks[int(hook["id"])] = hook
             return _json(hook)
         return _error(404, 0, f"fake Discord has no route {method} channels/{'/'.join(p[1:])}")
@@ -611,7 +657,7 @@ class FakeDiscord:
             if len(content) > 2000:
                 return _error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length")
             author = {"id": str(hook_id), "username": body.get("username") or hook["name"], "discriminator": "0000",
-                      "avatar": None, "bot": True, "global_name": None}
+                      "avatar": None if body.get("avatar_url") else hook.get("avatar"), "bot": True, "global_name": None}
             msg = self._message(channel_id, author, content, webhook_id=hook_id)
             await self._post(msg)
             return _json(msg) if request.query.get("wait") in ("true", "1", "True") else web.Response(status=204)

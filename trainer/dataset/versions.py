@@ -86,3 +86,21 @@ def purge_examples(folder: Path | str, reason: str) -> list[str]:
         (folder / PURGED_NOTE).write_text(f"Examples removed: {reason}\nRemoved: {', '.join(removed) or 'nothing'}\n",
                                           encoding="utf-8")
     return removed
+
+
+async def dataset_provenance(db: aiosqlite.Connection, persona: str, version_name: str | None) -> dict | None:
+    """A model version's dataset, for provenance: `{"version", "manifest_sha256", "members"}`.
+
+    `version_name` is what the registry stores (`v3`, the dataset folder's name); None when unknown.
+    `members` counts the distinct Discord members whose consented logs are in the dataset.
+    """
+    if not version_name or not version_name.lstrip("v").isdigit():
+        return None
+    async with db.execute("SELECT id, manifest_hash FROM dataset_versions WHERE persona = ? AND version = ?",
+                          (persona, int(version_name.lstrip("v")))) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    async with db.execute("SELECT COUNT(DISTINCT member_id) FROM dataset_members WHERE dataset_id = ?", (row[0],)) as cur:
+        (members,) = await cur.fetchone()
+    return {"version": version_name, "manifest_sha256": row[1], "members": int(members)}

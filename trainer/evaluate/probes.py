@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.backends.base import Backend, BackendError, GenerationParams
 from bot.engine.checks import leaked_label, looks_runaway
 from bot.engine.cleanup import CONTROL_STOPS, StreamCleaner
-from bot.engine.engine import GENERIC_USER_LABELS
+from bot.engine.engine import GENERIC_USER_LABELS, persona_prompt
 from bot.engine.prompt import build_messages
 from bot.engine.types import Turn
 from bot.persona.spec import PersonaSpec
@@ -202,7 +202,8 @@ async def run_probe(backend: Backend, persona: PersonaSpec, probe: Probe, defaul
     """Generate one reply the way serving would (same prompt assembly) and check it."""
     defaults = defaults or ProbeDefaults()
     turns = probe.turns(persona)
-    messages, _ = build_messages(persona.system_prompt, turns, persona.context_budget)
+    system, post_history = persona_prompt(persona, turns)   # lorebook, {{user}}, post-history: as serving
+    messages, _ = build_messages(system, turns, persona.context_budget, post_history=post_history or None)
     max_tokens = probe.max_tokens or defaults.max_tokens or persona.sampling.max_tokens
     # Only the persona's own stops and template control tokens: the member's label is *not* a
     # stop here, so a model that writes the member's turn shows it in the raw output.

@@ -57,6 +57,8 @@ class CurationSpec(_Strict):
         None, description="Name (or id) of a Discord role whose members may curate this persona; Manage Server always may.")
     shared: bool = Field(
         False, description="Curate and train on this persona's replies from every guild; else each guild sees only its own.")
+
+
 class CardSpec(_Strict):
     """`[card]`: where a persona imported from a character card came from (`personabot persona import`)."""
 

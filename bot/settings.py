@@ -7,6 +7,7 @@ read from the environment by name and never stored in persona files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,10 +37,26 @@ class CoreSettings(_Section):
         validation_alias=AliasChoices("PERSONABOT_MODELS_DIR", "models_dir_override"),
         description="Cached/converted models (env PERSONABOT_MODELS_DIR); defaults to <data_dir>/models. Lets several checkouts share one conversion.",
     )
+    # -- operations (issue 12) --
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or one JSON object per line (`json`).")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="Serve /healthz and /metrics (Prometheus) on this port; unset: off. 0 picks a free port.",
+    )
+    metrics_host: str = Field("0.0.0.0", description="Address the metrics/health server listens on.")
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="On SIGTERM: seconds in-flight replies get to finish before they end with a notice.",
+    )
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "personabot.db"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """Trained LoRA adapters, `<adapters_dir>/<persona>/<version name>/`. With vLLM these paths
+        are passed to `/v1/load_lora_adapter`, so the server must see this folder at the same path."""
+        return self.data_dir / "adapters"
 
     @property
     def models_dir(self) -> Path:

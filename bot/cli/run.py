@@ -37,14 +37,9 @@ def run(
 
 async def serve_discord(settings, *, bot_options: dict | None = None) -> None:
     """Connect to Discord with every lifetime owned here; returns when the bot is closed."""
-    import discord
-
-    from bot.backends.pool import BackendPool
-    from bot.discord_bot import PersonaBot, apply_endpoints
-    from bot.engine import ChatEngine
+    from bot.discord_bot import apply_endpoints
     from bot.persona import PersonaError, load_personas
-    from bot.serving.model_sync import ModelSync
-    from bot.store import open_db
+    from bot.store.backup import hold_database
 
     apply_endpoints(settings.discord)
     try:
@@ -52,6 +47,20 @@ async def serve_discord(settings, *, bot_options: dict | None = None) -> None:
     except PersonaError as exc:
         raise fail(str(exc))
     labels = [label for p in personas.values() for label in p.labels]
+    # Held for the bot's life: `personabot db restore` refuses while it is.
+    with hold_database(settings.core.db_path):
+        await _serve(settings, personas, labels, bot_options)
+
+
+async def _serve(settings, personas, labels, bot_options) -> None:
+    import discord
+
+    from bot.backends.pool import BackendPool
+    from bot.discord_bot import PersonaBot
+    from bot.engine import ChatEngine
+    from bot.serving.model_sync import ModelSync
+    from bot.store import open_db
+
     async with open_db(settings.core.db_path) as db:
         pool = BackendPool(settings)
         sync = ModelSync(db, pool, personas)

@@ -59,16 +59,18 @@ def trainer(
 
 async def _run_now(settings, personas, only, trigger):
     from bot.store import open_db
+    from bot.store.backup import hold_database
     from trainer.schedule import TrainerDaemon
 
-    async with open_db(settings.core.db_path) as db:
-        daemon = TrainerDaemon(db, settings, personas)
-        if only is not None:
-            outcomes = [await daemon.run_now(only, trigger)]
-        else:
-            outcomes = await daemon.run_once()
-        await daemon.wait_idle()
-        return outcomes
+    with hold_database(settings.core.db_path):  # `db restore` refuses while this runs
+        async with open_db(settings.core.db_path) as db:
+            daemon = TrainerDaemon(db, settings, personas)
+            if only is not None:
+                outcomes = [await daemon.run_now(only, trigger)]
+            else:
+                outcomes = await daemon.run_once()
+            await daemon.wait_idle()
+            return outcomes
 
 
 async def _serve(settings, personas):

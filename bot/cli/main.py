@@ -7,7 +7,6 @@ and the bot start fast and never pull in torch or training code until a command 
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 from pathlib import Path
 
@@ -40,10 +39,9 @@ def _root(
     if log_level is not None:
         overrides["log_level"] = log_level
     settings = load_settings(**overrides)
-    logging.basicConfig(
-        level=getattr(logging, settings.core.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot.observability.logs import configure_logging
+
+    configure_logging(settings.core.log_level, settings.core.log_format)
     ctx.obj = settings
 
 

@@ -90,6 +90,7 @@ class ChatCog(commands.Cog):
         if route is None:
             return
         log.debug("queued message %s in %s for %s (%s)", message.id, route.conversation_key, route.persona, route.reason)
+        bot.metrics.message(route.persona)
         bot.conversations.submit(route.conversation_key, Pending(message, route, time.monotonic()))
 
     def _incoming(self, message: discord.Message) -> Incoming:
@@ -151,6 +152,7 @@ class ChatCog(commands.Cog):
         except Busy:
             log.warning("busy: %d generating, %d queued; refused message %s in %s",
                         bot.gate.running, bot.gate.waiting, message.id, key)
+            bot.metrics.refused(persona.name)
             await self._post_notice(message, BUSY_NOTICE)
             return
         typing = _Typing(bot.http, message.channel.id)

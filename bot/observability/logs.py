@@ -5,8 +5,8 @@ becomes one line `{"ts", "level", "logger", "message"[, "exc"]}`: `json.dumps` e
 a multi-line message or traceback can never split a record across lines.
 
 What the JSON holds is exactly the formatted log message, nothing from the record's extras: the
-code logs ids, counts and exception types, never member content (see `PersonaBot.__init__`,
-which also keeps discord.py's and aiosqlite's DEBUG output, which carries message bodies, off).
+code logs ids, counts and exception types, never member content, and the libraries whose DEBUG
+output carries message bodies or SQL parameters (`CONTENT_LOGGERS`) are kept at INFO.
 """
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+
+#: Libraries whose DEBUG output carries message bodies or SQL parameters (members' words): they
+#: stay at INFO whatever the root level, in every command, from the first line logged.
+CONTENT_LOGGERS = ("discord", "aiosqlite", "openai", "httpx", "httpx2", "httpcore", "httpcore2")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -39,3 +43,7 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO), handlers=[handler])
+    for name in CONTENT_LOGGERS:
+        library = logging.getLogger(name)
+        if library.level < logging.INFO:  # NOTSET would inherit DEBUG from the root
+            library.setLevel(logging.INFO)

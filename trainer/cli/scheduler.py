@@ -8,9 +8,13 @@ schedule and recent runs. Results go to the log and, through the bot, to each ad
 """
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from bot.cli.common import JSON_OPTION, console, err_console, fail, print_json, run_async, settings_from
+
+log = logging.getLogger(__name__)
 
 
 def trainer(
@@ -75,15 +79,37 @@ async def _run_now(settings, personas, only, trigger):
 
 async def _serve(settings, personas):
     import asyncio
+    import signal
 
+    from bot.observability.metrics import TrainerMetrics
+    from bot.observability.server import OpsServer, database_check
     from bot.store import open_db
+    from bot.store.backup import hold_database
     from trainer.schedule import TrainerDaemon
 
-    async with open_db(settings.core.db_path) as db:
-        async with TrainerDaemon(db, settings, personas) as daemon:
-            for name, when in sorted(daemon.next_runs().items()):
-                err_console.print(f"{name}: next run {when} ({personas[name].schedule.cron}, UTC)")
-            await asyncio.Event().wait()
+    metrics = TrainerMetrics()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with hold_database(settings.core.db_path):  # `db restore` refuses while this runs
+        async with open_db(settings.core.db_path) as db:
+            async with TrainerDaemon(db, settings, personas, metrics=metrics) as daemon:
+                for name, when in sorted(daemon.next_runs().items()):
+                    log.info("%s: next run %s (%s, UTC)", name, when, personas[name].schedule.cron)
+                if settings.core.metrics_port is not None:
+                    async def scheduler_check():
+                        return None if not stop.is_set() else "shutting down"
+
+                    server = OpsServer(metrics.registry, {"scheduler": scheduler_check, "database": database_check(db)},
+                                       host=settings.core.metrics_host, port=settings.core.metrics_port)
+                    async with server:
+                        await stop.wait()
+                else:
+                    await stop.wait()
+                # Leaving the block stops the daemon: a run in progress checkpoints and is recorded.
+                log.info("stopping: runs in progress checkpoint first")
+    log.info("trainer stopped")
 
 
 def _status(settings, personas, as_json: bool) -> None:

@@ -136,3 +136,21 @@ def load_settings(**core_overrides) -> Settings:
         openai=OpenAISettings(),
         vllm=VLLMSettings(),
     )
+
+
+class SettingsInvalid(ValueError):
+    """A setting in the environment or `.env` has a bad value; the message names each variable."""
+
+
+def describe_settings_error(exc) -> SettingsInvalid:
+    """A pydantic `ValidationError` of one section → one line per bad variable, by its env name."""
+    section = next((c for c in (CoreSettings, DiscordSettings, OpenAISettings, VLLMSettings) if c.__name__ == exc.title), None)
+    prefix = section.model_config.get("env_prefix", "") if section else ""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "?"
+        name = field if field.isupper() else f"{prefix}{field}".upper()
+        given = error.get("input")
+        shown = "" if name.endswith(("TOKEN", "KEY")) or given is None else f" (got {str(given)[:60]!r})"
+        problems.append(f"{name}: {error.get('msg', 'invalid')}{shown}")
+    return SettingsInvalid("invalid setting in the environment or .env: " + "; ".join(problems))

@@ -124,7 +124,8 @@ def test_profiles_select_the_right_services(compose):
 def test_app_services_build_the_right_targets_and_commands(compose):
     services = _services(compose)
     expected = {"bot": ("bot", ["run"]), "bot-cpu": ("bot", ["run"]),
-                "trainer": ("trainer", ["trainer"]), "trainer-cpu": ("trainer", ["trainer"])}
+                "trainer": ("trainer", ["trainer", "--keep-running"]),
+                "trainer-cpu": ("trainer", ["trainer", "--keep-running"])}
     for name, (target, command) in expected.items():
         if name not in services:
             continue
@@ -185,8 +186,9 @@ def test_vllm_service(compose):
     # It gets the Hugging Face token only, not the bot's secrets.
     assert not vllm.get("env_file")
     assert set(vllm["environment"]) <= {"VLLM_ALLOW_RUNTIME_LORA_UPDATING", "HF_TOKEN"}
-    # A base model can come from a mounted folder.
+    # A base model can come from a mounted folder, which the trainer sees at the same path.
     assert any(v["target"] == "/models" and v["read_only"] for v in vllm["volumes"])
+    assert any(v["target"] == "/models" for v in _services(compose)["trainer"]["volumes"])
 
 
 def test_vllm_sees_the_adapters_read_only_at_the_path_the_bot_sends(compose):

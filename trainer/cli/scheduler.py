@@ -23,6 +23,8 @@ def trainer(
     force: bool = typer.Option(False, "--force", help="Retrain --persona now, even without new examples, then exit."),
     persona: str = typer.Option(None, "--persona", "-p", help="With --force or --once: only this persona."),
     status: bool = typer.Option(False, "--status", help="Show next runs and recent runs, then exit."),
+    keep_running: bool = typer.Option(False, "--keep-running", help="With no persona scheduled, stay up idle (and healthy) "
+                                      "instead of exiting: for service managers that restart what exits (docker compose)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run the scheduled trainer: retrain, gate and hot-swap personas on their \\[schedule] cron."""
@@ -53,8 +55,10 @@ def trainer(
             raise typer.Exit(1)
         return
     enabled = [n for n, p in personas.items() if p.schedule.enabled]
-    if not enabled:
+    if not enabled and not keep_running:
         raise fail("no persona has [schedule] enabled = true; nothing to schedule")
+    if not enabled:
+        log.warning("no persona has [schedule] enabled = true: idle; restart the trainer after enabling one")
     try:
         run_async(_serve(settings, personas))
     except KeyboardInterrupt:

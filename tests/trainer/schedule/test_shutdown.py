@@ -9,6 +9,7 @@ import sys
 import time
 
 import aiohttp
+import pytest
 from prometheus_client import generate_latest
 
 from bot.observability.metrics import TrainerMetrics
@@ -57,18 +58,19 @@ async def test_finished_runs_are_counted_by_outcome(db, settings, personas):
     assert 'personabot_training_runs_total{outcome="skipped",persona="tim"} 1.0' in text
 
 
-async def test_trainer_process_serves_health_and_metrics_and_exits_0_on_sigterm(tmp_path):
+@pytest.mark.parametrize("scheduled", [True, False], ids=["scheduled", "idle"])
+async def test_trainer_process_serves_health_and_metrics_and_exits_0_on_sigterm(tmp_path, scheduled):
     folder = tmp_path / "personas" / "sage"
     folder.mkdir(parents=True)
     (folder / "persona.toml").write_text('display_name = "Sage"\nsystem_prompt = "You are Sage."\n'
-                                         '[schedule]\nenabled = true\ncron = "0 4 1 1 *"\n', encoding="utf-8")
+                                         f'[schedule]\nenabled = {str(scheduled).lower()}\ncron = "0 4 1 1 *"\n', encoding="utf-8")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": str(tmp_path),
            "PERSONABOT_DATA_DIR": str(tmp_path / "data"), "PERSONABOT_PERSONAS_DIR": str(tmp_path / "personas"),
            "PERSONABOT_METRICS_PORT": str(port), "PERSONABOT_METRICS_HOST": "127.0.0.1", "PERSONABOT_LOG_FORMAT": "json"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli.main", "trainer", env=env, cwd=tmp_path,
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli.main", "trainer", "--keep-running", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -90,7 +92,10 @@ async def test_trainer_process_serves_health_and_metrics_and_exits_0_on_sigterm(
         assert code == 0, err[-2000:]
         entries = [json.loads(line) for line in err.splitlines() if line.strip()]   # JSON lines only
         assert entries[-1]["message"] == "trainer stopped"
-        assert any(e["message"].startswith("sage: next run") for e in entries)
+        if scheduled:
+            assert any(e["message"].startswith("sage: next run") for e in entries)
+        else:
+            assert any("no persona has [schedule] enabled" in e["message"] for e in entries)
     finally:
         if proc.returncode is None:
             proc.kill()

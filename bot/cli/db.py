@@ -63,7 +63,7 @@ def version(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 @db_app.command("backup")
 def backup(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="Where to write the copy (a folder: a timestamped file inside it)."),
+    file: str = typer.Argument(..., help="Where to write the copy; a folder (existing, or ending in /) gets a timestamped file."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Copy the database to FILE while the bot keeps running: one consistent snapshot, integrity-checked."""

@@ -61,11 +61,13 @@ def hold_database(db_path: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def backup_database(db_path: Path, dest: Path) -> BackupReport:
+def backup_database(db_path: Path, dest: Path | str) -> BackupReport:
+    """`dest` is a file, or a folder (existing, or named with a trailing `/`) for a timestamped file."""
+    folder = str(dest).endswith(("/", os.sep))
     db_path, dest = Path(db_path), Path(dest)
     if not db_path.is_file():
         raise BackupError(f"no database at {db_path}: nothing to back up (is PERSONABOT_DATA_DIR right?)")
-    if dest.exists() and dest.is_dir():
+    if folder or dest.is_dir():
         dest = dest / f"personabot-{_stamp()}.db"
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")

@@ -107,6 +107,10 @@ async def test_backup_into_a_folder_and_json(settings, db, tmp_path):
     made = Path(report["destination"])
     assert made.parent == folder and made.name.startswith("personabot-") and made.is_file()
     assert report["schema_version"] == latest_version()
+    # A folder that does not exist yet, named with a trailing slash (the nightly cron example).
+    result = _cli(settings, "backup", str(tmp_path / "new-folder") + "/")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "new-folder").glob("personabot-*.db"))) == 1
 
 
 def test_backup_without_a_database_says_so(settings, tmp_path):

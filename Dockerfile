@@ -58,9 +58,12 @@ RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" 
 
 # --- runtime stages ------------------------------------------------------------------------------
 FROM base AS runtime
+# Caches (Hugging Face, torch, ...) go to the data volume: the non-root user cannot write to /app.
 ENV PATH=/opt/venv/bin:$PATH \
     PERSONABOT_DATA_DIR=/app/data \
-    PERSONABOT_PERSONAS_DIR=/app/personas
+    PERSONABOT_PERSONAS_DIR=/app/personas \
+    XDG_CACHE_HOME=/app/data/.cache \
+    HF_HOME=/app/data/.cache/huggingface
 COPY personas ./personas
 # The data volume is seeded from this folder on first mount, owner included, so the non-root user
 # can write to it; adapters/ must exist before vLLM mounts it read-only.

@@ -88,7 +88,6 @@ def _docker_compose_config(profiles: list[str], tmp_path: Path) -> dict | None:
     assert done.returncode == 0, done.stderr
     config = json.loads(done.stdout)
     for service in config["services"].values():
-        service["env_file"] = [Path(f if isinstance(f, str) else f["path"]).name for f in service.get("env_file") or []]
         for volume in service.get("volumes", []):
             if volume.get("type") == "bind":
                 volume["source"] = "./" + os.path.relpath(volume["source"], project)
@@ -184,7 +183,7 @@ def test_vllm_service(compose):
     assert "/health" in " ".join(vllm["healthcheck"]["test"])
     assert not vllm.get("ports"), "vLLM's runtime LoRA endpoints must not be published to the host"
     # It gets the Hugging Face token only, not the bot's secrets.
-    assert not vllm.get("env_file")
+    assert not _as_written()["vllm"].get("env_file")
     assert set(vllm["environment"]) <= {"VLLM_ALLOW_RUNTIME_LORA_UPDATING", "HF_TOKEN"}
     # A base model can come from a mounted folder, which the trainer sees at the same path.
     assert any(v["target"] == "/models" and v["read_only"] for v in vllm["volumes"])
@@ -210,8 +209,14 @@ def test_vllm_sees_the_adapters_read_only_at_the_path_the_bot_sends(compose):
     assert services["trainer"]["environment"]["PERSONABOT_DATA_DIR"] == data_dir
 
 
+def _as_written() -> dict:
+    """The compose file's own services (`docker compose config` inlines env_file into environment)."""
+    return _normalise_yaml(_interpolate(yaml.safe_load(COMPOSE.read_text(encoding="utf-8")), {}))["services"]
+
+
 def test_one_shared_data_volume_and_secrets_only_from_env_file(compose):
     services = _services(compose)
+    written = _as_written()
     sources = set()
     for name in APP_SERVICES + ("migrate",):
         if name not in services:
@@ -221,9 +226,9 @@ def test_one_shared_data_volume_and_secrets_only_from_env_file(compose):
         mount = next(v for v in service["volumes"] if v["target"] == data_dir)
         assert mount["type"] == "volume" and not mount["read_only"], name
         sources.add(mount["source"])
-        assert service["env_file"] == [".env"], name
+        assert written[name]["env_file"] == [".env"], name
         for secret in SECRETS:
-            assert secret not in service["environment"], f"{name}: {secret} must come from .env, not the compose file"
+            assert secret not in written[name]["environment"], f"{name}: {secret} must come from .env, not the compose file"
     assert len(sources) == 1, f"one shared data volume, got {sources}"
     raw = COMPOSE.read_text(encoding="utf-8")
     assert not re.search(r"(TOKEN|API_KEY)\s*[:=]\s*['\"]?[A-Za-z0-9_\-.]{8,}", raw.replace("${HF_TOKEN:-}", ""))

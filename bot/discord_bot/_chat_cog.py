@@ -90,7 +90,7 @@ class ChatCog(commands.Cog):
         if route is None:
             return
         log.debug("queued message %s in %s for %s (%s)", message.id, route.conversation_key, route.persona, route.reason)
-        bot.metrics.message(route.persona)
+        bot.metrics.message(bot.persona(route.persona).name)
         bot.conversations.submit(route.conversation_key, Pending(message, route, time.monotonic()))
 
     def _incoming(self, message: discord.Message) -> Incoming:

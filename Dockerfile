@@ -18,7 +18,6 @@ ARG PYTHON_VERSION=3.11
 FROM python:${PYTHON_VERSION}-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 # A fixed uid/gid, so files in the shared data volume have the same owner in every container.
 RUN groupadd --system --gid 10001 personabot \
@@ -29,7 +28,7 @@ WORKDIR /app
 FROM base AS build
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# Only what the package build needs: a change to tests or docs does not rebuild the layers.
+# Only what the package build needs: a change to tests or benchmarks does not rebuild the layers.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY trainer ./trainer
@@ -39,22 +38,26 @@ FROM build AS build-bot
 ARG WITH_LOCAL=0
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_VARIANT=cpu
-RUN if [ "$WITH_LOCAL" = "1" ]; then \
+# pip's cache lives in a BuildKit cache mount: rebuilds after a code change reuse the downloaded
+# wheels, and no cache ends up in a layer.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    if [ "$WITH_LOCAL" = "1" ]; then \
       pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}" \
       && pip install ".[local]"; \
     else \
       pip install .; \
     fi \
- && python -c "import bot.cli.main"
+ && cd / && python -c "import bot.cli.main"
 
 FROM build AS build-trainer
 # torch first, from the PyTorch index of the chosen variant (cpu, cu126, cu128, ...), so the
 # project's own `torch>=2.4` is already satisfied and pip never swaps in another build.
 ARG TORCH_VERSION=2.13.0
 ARG TORCH_VARIANT=cpu
-RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}" \
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}" \
  && pip install ".[train]" \
- && python -c "import torch, trl, peft; print('torch', torch.__version__)"
+ && cd / && python -c "import torch, trl, peft, bot.cli.main; print('torch', torch.__version__)"
 
 # --- runtime stages ------------------------------------------------------------------------------
 FROM base AS runtime

@@ -54,9 +54,10 @@ class CoreSettings(_Section):
 
     @property
     def adapters_dir(self) -> Path:
-        """Trained LoRA adapters, `<adapters_dir>/<persona>/<version name>/`. With vLLM these paths
-        are passed to `/v1/load_lora_adapter`, so the server must see this folder at the same path."""
-        return self.data_dir / "adapters"
+        """Trained LoRA adapters, `<adapters_dir>/<persona>/<version name>/`, always absolute: with
+        vLLM these paths are passed to `/v1/load_lora_adapter`, and the server must see this folder
+        at the same path (compose mounts it there read-only)."""
+        return (self.data_dir / "adapters").absolute()
 
     @property
     def models_dir(self) -> Path:

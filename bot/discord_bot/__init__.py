@@ -9,6 +9,7 @@ objects into the plain types of `bot.conversations` and call the discord-free co
 - `_chat_cog`: when to answer, history, streaming replies, reactions, /chat and /reset.
 - `_io`: Discord messages → `ChatMessage`, and the message sinks (plain bot account or webhook).
 - `_persona_cog`, `_consent_cog`, `_privacy_cog`, `_admin_cog`: the slash command groups.
+- `_curation_cog`: /curate review and stats, the persistent review buttons, reaction removal.
 """
 from bot.discord_bot.client import PersonaBot
 from bot.discord_bot.endpoints import apply_endpoints

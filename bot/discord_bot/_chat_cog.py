@@ -32,7 +32,7 @@ from bot.discord_bot._io import ChannelSink, Speakers, WebhookSink, Webhooks
 from bot.persona.spec import PersonaSpec
 from bot.store import channels as channel_store
 from bot.store.exchanges import log_exchange
-from bot.store.feedback import record_feedback
+from bot.store.feedback import feedback_value, record_feedback
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import PersonaBot
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 # skipping it saves a request per message. A queued or slow generation shows it.
 TYPING_GRACE_S = 0.25
 TYPING_REFRESH_S = 8.0   # Discord shows typing for about 10 s per trigger
-FEEDBACK = {"👍": 1, "👎": -1}
 _ORDER = itemgetter(0, 1, 2)   # (anchor, is a reply, id): a reply right after what it answered
 
 
@@ -181,14 +180,17 @@ class ChatCog(commands.Cog):
         log.info("persona %s answered message %s in %s: %d chars in %d message(s), %d edit(s), %.0f ms, model %s%s",
                  persona.name, message.id, key, len(reply.text), len(result.handles), result.edits,
                  (time.monotonic() - started) * 1000, reply.model, ", silent" if reply.silent else "")
-        if not result.handles or reply.error is not None:
-            return  # silence sends nothing; an apology is not a reply worth keeping
+        if not result.handles or (reply.error is not None and reply.text.strip() == persona.error_reply.strip()):
+            return  # silence sends nothing; an apology alone is not a reply worth keeping
+        # A reply cut short by a backend failure is kept with the error's type: curators see it flagged.
         author_id = message.author.id
         said = "\n".join(t for t in (self.speakers.clean(p.message) for p in run if p.message.author.id == author_id) if t)
         # The one write path: it stores nothing unless the author opted in.
         await log_exchange(bot.db, persona=persona.name, conversation_key=key, user_id=str(author_id),
                            user_content=said, reply_content=reply.text, model=reply.model,
-                           user_external_id=str(message.id), reply_external_id=str(result.handles[0].id))
+                           user_external_id=str(message.id), reply_external_id=str(result.handles[0].id),
+                           guild_id=str(message.guild.id) if message.guild else None,
+                           error=reply.error.split(":", 1)[0] if reply.error else None)
 
     async def _history(self, message: discord.Message, persona: PersonaSpec) -> list[ChatMessage]:
         """The conversation read back from Discord, oldest first, ending with `message`."""
@@ -276,7 +278,7 @@ class ChatCog(commands.Cog):
         if self.bot.user is None or payload.user_id == self.bot.user.id:
             return
         emoji = str(payload.emoji)
-        value = next((v for k, v in FEEDBACK.items() if emoji.startswith(k)), None)  # skin tones too
+        value = feedback_value(emoji)  # skin tones too
         if value is None or (payload.member is not None and payload.member.bot):
             return
         # Consent is checked inside; a reaction on a reply that was never stored is ignored.

@@ -113,6 +113,7 @@ class PersonaBot(commands.Bot):
         from bot.discord_bot._admin_cog import AdminCog
         from bot.discord_bot._chat_cog import ChatCog
         from bot.discord_bot._consent_cog import ConsentCog, ConsentView
+        from bot.discord_bot._curation_cog import CurateButton, CurationCog
         from bot.discord_bot._persona_cog import PersonaCog
         from bot.discord_bot._privacy_cog import PrivacyCog
 
@@ -122,6 +123,8 @@ class PersonaBot(commands.Bot):
         for cog in (chat, PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
             await self.add_cog(cog)
         self.add_view(ConsentView(self))
+        await self.add_cog(CurationCog(self))
+        self.add_dynamic_items(CurateButton)   # review buttons keep working across restarts
         await self.sync_commands()
         if self.model_sync is not None:
             # Promotions made by `personabot trainer` (another process) reach serving through the registry.

@@ -42,6 +42,15 @@ class SamplingSpec(_Strict):
     stop: list[str] = Field(default_factory=list, description="Extra stop sequences; the member's label is always one.")
 
 
+class CurationSpec(_Strict):
+    """`[curation]`: who may review this persona's logged replies, and whose replies may train it."""
+
+    curator_role: str | None = Field(
+        None, description="Name (or id) of a Discord role whose members may curate this persona; Manage Server always may.")
+    shared: bool = Field(
+        False, description="Curate and train on this persona's replies from every guild; else each guild sees only its own.")
+
+
 class PersonaSpec(_Strict):
     name: str = Field(description="Folder name; also the prefix of versioned adapter names (tim-v3).")
     display_name: str = Field(description="Shown in Discord and used as the persona's speaker label.")
@@ -65,6 +74,7 @@ class PersonaSpec(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    curation: CurationSpec = Field(default_factory=CurationSpec)
     folder: Path | None = Field(None, exclude=True, description="Where the spec was loaded from (set by the loader).")
 
     @field_validator("name")

@@ -24,25 +24,27 @@ class LoggedExchange:
 
 _CONSENTED = "SELECT 1 FROM consent WHERE user_id = ? AND status = ?"
 # Upsert that always returns the id (a no-op update makes RETURNING fire on conflict too).
-_CONVERSATION = ("INSERT INTO conversations(persona, key, started_at) VALUES (?, ?, ?) "
-                 "ON CONFLICT(persona, key) DO UPDATE SET key = excluded.key RETURNING id")
+_CONVERSATION = ("INSERT INTO conversations(persona, key, started_at, guild_id) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT(persona, key) DO UPDATE SET guild_id = COALESCE(conversations.guild_id, excluded.guild_id) "
+                 "RETURNING id")
 _USER_TURN = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, created_at) "
               "VALUES (?, 'user', ?, ?, ?, ?)")
-_REPLY = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, model, reply_to, created_at) "
-          "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?)")
+_REPLY = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, model, reply_to, created_at, error) "
+          "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _write_exchange(conn: sqlite3.Connection, persona: str, key: str, user_id: str, user_content: str,
                     reply_content: str, model: str | None, user_external_id: str | None,
-                    reply_external_id: str | None) -> LoggedExchange | None:
+                    reply_external_id: str | None, guild_id: str | None = None,
+                    error: str | None = None) -> LoggedExchange | None:
     """Runs on the connection's own thread: the consent check and the writes, with nothing in between."""
     if conn.execute(_CONSENTED, (user_id, OPTED_IN)).fetchone() is None:
         return None
     now = utcnow()
-    conversation_id = conn.execute(_CONVERSATION, (persona, key, now)).fetchone()[0]
+    conversation_id = conn.execute(_CONVERSATION, (persona, key, now, guild_id)).fetchone()[0]
     user_message_id = conn.execute(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now)).lastrowid
     reply_message_id = conn.execute(
-        _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now)).lastrowid
+        _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now, error)).lastrowid
     conn.commit()
     return LoggedExchange(conversation_id, user_message_id, reply_message_id)
 
@@ -58,15 +60,19 @@ async def log_exchange(
     model: str | None = None,
     user_external_id: str | None = None,
     reply_external_id: str | None = None,
+    guild_id: str | None = None,
+    error: str | None = None,
 ) -> LoggedExchange | None:
     """Store one member turn and the persona's reply, if and only if the member opted in.
 
     The consent check and the writes run as one call on the connection's thread (one hop instead of
     five): no other statement on the connection can come between them, so an opt-out recorded
-    before this call is always seen.
+    before this call is always seen. `guild_id` (the Discord guild, None for DMs and the terminal)
+    keeps one guild's replies out of another guild's curation queue; `error` is the backend error
+    type when the reply is one (a curation signal).
     """
     return await run_on_connection(db, _write_exchange, persona, conversation_key, user_id, user_content,
-                                   reply_content, model, user_external_id, reply_external_id)
+                                   reply_content, model, user_external_id, reply_external_id, guild_id, error)
 
 
 async def set_reply_external_id(db: aiosqlite.Connection, reply_message_id: int, external_id: str) -> None:

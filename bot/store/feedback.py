@@ -1,10 +1,21 @@
-"""👍/👎 feedback on persona replies, from consenting members only."""
+"""👍/👎 feedback on persona replies, from consenting members only.
+
+`record_feedback` stores a member's reaction; `remove_feedback` takes it back when they remove the
+reaction (only if what is stored is that reaction: removing 👍 leaves a later 👎 alone).
+"""
 from __future__ import annotations
 
 import aiosqlite
 
 from bot.store.consent import has_consent
 from bot.store.db import utcnow
+
+FEEDBACK_EMOJI = {"👍": 1, "👎": -1}
+
+
+def feedback_value(emoji: str) -> int | None:
+    """+1 for 👍, -1 for 👎 (any skin tone), None for any other reaction."""
+    return next((v for k, v in FEEDBACK_EMOJI.items() if emoji.startswith(k)), None)
 
 
 async def record_feedback(db: aiosqlite.Connection, *, user_id: str, reply_external_id: str, value: int) -> bool:
@@ -27,6 +38,19 @@ async def record_feedback(db: aiosqlite.Connection, *, user_id: str, reply_exter
     )
     await db.commit()
     return True
+
+
+async def remove_feedback(db: aiosqlite.Connection, *, user_id: str, reply_external_id: str, value: int) -> bool:
+    """Delete the member's +1/-1 on a stored reply when they remove that reaction. True if something was deleted."""
+    if value not in (-1, 1):
+        raise ValueError(f"feedback value must be -1 or 1, got {value!r}")
+    cur = await db.execute(
+        "DELETE FROM feedback WHERE user_id = ? AND value = ? AND message_id IN "
+        "(SELECT id FROM messages WHERE external_id = ? AND role = 'assistant')",
+        (user_id, value, reply_external_id),
+    )
+    await db.commit()
+    return cur.rowcount > 0
 
 
 async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:

@@ -18,6 +18,7 @@ STORES: list[str] = [
     "bot.store.feedback",
     "bot.store.exchanges",
     "bot.store.channels",
+    "bot.store.curation",
     "bot.store.consent",
 ]
 

@@ -25,3 +25,10 @@ def test_core_below_discord_layer_never_imports_discord():
     assert "discord" not in mods
     assert "torch" not in mods
     assert not any(m == "trainer" or m.startswith("trainer.") for m in mods)
+
+
+def test_curation_core_is_discord_and_torch_free():
+    mods = loaded_after("import bot.store.curation, bot.curation.access, bot.curation.render, bot.curation.rules, "
+                        "bot.curation.transfer, bot.engine.checks")
+    assert "discord" not in mods and "torch" not in mods
+    assert not any(m == "trainer" or m.startswith("trainer.") for m in mods)

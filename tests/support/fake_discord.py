@@ -11,6 +11,10 @@ MESSAGE_CREATE echoed for every message, the bot's own included; THREAD_CREATE a
 made; 400/50035 for content over 2000 characters; 404/10008 for a deleted message; 429 bodies with
 `retry_after` and a `Via` header (without it discord.py takes a 429 for a Cloudflare ban and raises).
 
+Curation and other reviews: `create_role`/`give_role` (members with roles; interaction payloads carry
+the resolved permissions), `unreact` (MESSAGE_REACTION_REMOVE), MODAL responses (callback type 9,
+kept in `InteractionRecord.modal`) and `submit_modal` (a MODAL_SUBMIT interaction, type 5).
+
 Faults: `rate_limit_next_patch(retry_after)` answers the next message edit with a 429;
 `delete_message` removes a message so that later edits get 404.
 """
@@ -79,6 +83,7 @@ class InteractionRecord:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     message: dict | None = None                            # the response message (current state)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    modal: dict | None = None                              # a MODAL response's data (custom_id, title, components)
 
     @property
     def text(self) -> str:
@@ -149,6 +154,16 @@ class FakeDiscord:
         self.users[uid] = user
         self._add_member_payload(user, [self.admin_role["id"]] if admin else [])
         return uid
+
+    async def create_role(self, name: str, perms: int = 0) -> str:
+        """A new guild role (no permissions by default), announced with GUILD_ROLE_CREATE. Returns its id."""
+        role = self._role(name, perms)
+        self.roles.append(role)
+        await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": role})
+        return role["id"]
+
+    def give_role(self, user_id: int, role_id: str) -> None:
+        self.members[user_id]["roles"].append(role_id)
 
     def add_channel(self, name: str, *, bot_can_manage_webhooks: bool = False) -> int:
         cid = self.new_id()
@@ -312,6 +327,14 @@ class FakeDiscord:
             data["member"] = self.members[user_id]
         await self.dispatch("MESSAGE_REACTION_ADD", data)
 
+    async def unreact(self, channel_id: int, message_id: int, user_id: int, emoji: str) -> None:
+        """The member removes their reaction (MESSAGE_REACTION_REMOVE carries no member object)."""
+        data = {"user_id": str(user_id), "channel_id": str(channel_id), "message_id": str(message_id),
+                "emoji": {"id": None, "name": emoji}, "type": 0, "burst": False}
+        if self.channels[channel_id]["type"] != 1:
+            data["guild_id"] = str(self.guild_id)
+        await self.dispatch("MESSAGE_REACTION_REMOVE", data)
+
     def rate_limit_next_patch(self, retry_after: float) -> None:
         self._patch_429.append(retry_after)
 
@@ -367,6 +390,20 @@ class FakeDiscord:
         click.message = record.message   # an UPDATE_MESSAGE response edits this message
         await self.dispatch("INTERACTION_CREATE", data)
         return click
+
+    async def submit_modal(self, record: InteractionRecord, user_id: int, values: dict[str, str]) -> InteractionRecord:
+        """The member submits the modal the bot opened in answer to `record` (a button click), with
+        `values` by text input custom_id. An UPDATE_MESSAGE response edits the clicked message."""
+        if record.modal is None:
+            raise AssertionError("that interaction was not answered with a modal")
+        data, submit = self._interaction_base(record.channel_id, user_id, 5)
+        rows = [{"type": 1, "components": [{"type": 4, "custom_id": cid, "value": value}]} for cid, value in values.items()]
+        data["data"] = {"custom_id": record.modal["custom_id"], "components": rows}
+        if record.message is not None:
+            data["message"] = record.message
+            submit.message = record.message
+        await self.dispatch("INTERACTION_CREATE", data)
+        return submit
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -597,6 +634,8 @@ class FakeDiscord:
                                        "components": data.get("components", [])})
             record.message = msg
             await self._post(msg, ephemeral=ephemeral or kind == 5)
+        elif kind == 9:
+            record.modal = data
         elif kind == 7 and record.message is not None:
             record.message = dict(record.message, **{k: v for k, v in data.items() if k in ("content", "components")})
             cid, mid = int(record.message["channel_id"]), int(record.message["id"])

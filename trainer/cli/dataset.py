@@ -76,6 +76,11 @@ def build(
     c = m["counts"]
     console.print(f"Built {persona} v{result.version} in {result.folder}: {c['train_examples']} train / {c['val_examples']} val examples "
                   f"from {c['messages_read']} messages ({c['sessions_kept']}/{c['sessions']} sessions kept).", highlight=False)
+    by = (m.get("curated") or {}).get("by_status")
+    if by:
+        console.print(f"Curated replies: {by['approved']} approved, {by['corrected']} corrected (trained); left out "
+                      f"{by['pending']} pending, {by['rejected']} rejected, {by['out_of_scope']} from other guilds, "
+                      f"{by['not_opted_in']} no longer opted in.", highlight=False)
     console.print("Dropped: " + (", ".join(f"{k} {v}" for k, v in m["dropped"].items()) or "nothing"), highlight=False)
     console.print("PII replaced: " + ", ".join(f"{k} {v}" for k, v in m["pii"].items()), highlight=False)
     v = m["validation"]

@@ -19,6 +19,7 @@ from typing import Callable
 
 import aiosqlite
 
+from bot.store.curation import training_scope
 from bot.store.db import utcnow
 from trainer._gc import gc_paused
 from trainer.dataset import collect, export, versions
@@ -95,12 +96,14 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         messages_read += sum(len(t.messages) for t in src_threads)
     curated_info = None
     if options.include_curated:
-        cur_threads, names = await collect.curated_threads(db, persona.name)
+        scope = await training_scope(db, persona)
+        cur_threads, names = await collect.curated_threads(db, persona.name, scope)
         for mid in sorted(names):
             scrubber.add_participant(names[mid])
         threads += cur_threads
         messages_read += sum(len(t.messages) for t in cur_threads)
-        curated_info = {"threads": len(cur_threads), "messages": sum(len(t.messages) for t in cur_threads)}
+        curated_info = {"threads": len(cur_threads), "messages": sum(len(t.messages) for t in cur_threads),
+                        "by_status": await collect.curated_counts(db, persona.name, scope), "scope": scope.to_dict()}
     if not options.pii:
         scrubber.scrub = lambda text: text      # type: ignore[method-assign]
         scrubber.scrub_many = lambda texts: list(texts)      # type: ignore[method-assign]
@@ -127,7 +130,8 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         progress("sessions", len(threads), len(threads))
         if not sessions:
             raise BuildError(f"no usable conversations for {persona.name}: {n_sessions} session(s) read, none with both a user turn and an owner reply"
-                             + ("" if sources or curated_info else " (no sources imported and no curated logs)"))
+                             + ("" if sources or curated_info else " (no sources imported and no curated logs)")
+                             + (f"; {curated_info['scope']['note']}" if curated_info and curated_info["scope"]["note"] else ""))
 
         # 3. Split whole sessions, then window them into examples.
         assign_splits(sessions, options.val_fraction)

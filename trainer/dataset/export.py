@@ -76,6 +76,20 @@ test_datasets:
 """
 
 
+def _curated_lines(curated: dict | None) -> list[str]:
+    """The curated logs by status: what trained (approved, corrected) and what was left out, and why."""
+    by = (curated or {}).get("by_status")
+    if not by:
+        return []
+    lines = [f"- Curated replies: {by['approved']} approved and {by['corrected']} corrected (in the examples); "
+             f"left out: {by['pending']} pending, {by['rejected']} rejected, {by.get('out_of_scope', 0)} from other guilds, "
+             f"{by.get('not_opted_in', 0)} of members no longer opted in"]
+    note = (curated.get("scope") or {}).get("note")
+    if note:
+        lines.append(f"- Curated scope: {note}")
+    return lines
+
+
 def report_markdown(manifest: dict) -> str:
     c = manifest["counts"]
     v = manifest["validation"]
@@ -84,6 +98,7 @@ def report_markdown(manifest: dict) -> str:
         "",
         f"- Built {manifest['created_at']} from {len(manifest['sources'])} source(s)"
         + (f" and {manifest['curated']['threads']} curated conversation(s)" if manifest.get("curated") else ""),
+        *_curated_lines(manifest.get("curated")),
         f"- Messages read: {c['messages_read']}; sessions: {c['sessions']} ({c['sessions_kept']} kept)",
         f"- Examples: {c['train_examples']} train, {c['val_examples']} validation",
         f"- Tokens ({v['tokenizer']}): mean {v['distributions']['tokens']['mean']}, max {v['distributions']['tokens']['max']} "

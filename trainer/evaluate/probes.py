@@ -49,6 +49,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.backends.base import Backend, BackendError, GenerationParams
+from bot.engine.checks import leaked_label, looks_runaway
 from bot.engine.cleanup import CONTROL_STOPS, StreamCleaner
 from bot.engine.engine import GENERIC_USER_LABELS
 from bot.engine.prompt import build_messages
@@ -182,16 +183,6 @@ class ProbeResult:
         return asdict(self)
 
 
-def leaked_label(raw: str, persona: PersonaSpec, extra_member_labels: list[str] | None = None) -> str | None:
-    """The speaker label the raw output leaks ("TIM:" opening it, or a line starting "User:"), or None."""
-    own = [l for l in persona.labels if l.strip()]
-    members = [persona.user_label, *GENERIC_USER_LABELS, *(extra_member_labels or [])]
-    decor = r"[ \t]*(?:\*\*|__|\*|_)?[ \t]*"
-    alternation = "|".join(re.escape(l) for l in sorted({*own, *members}, key=len, reverse=True))
-    m = re.search(rf"(?im)^{decor}(?:{alternation}){decor}:", raw.lstrip())
-    return m.group(0).strip(" \t*_") if m else None
-
-
 def _ran_out(backend: Backend, raw: str, max_tokens: int) -> bool:
     """Did generation stop at max_tokens? Asks the backend when it can tell, else counts tokens."""
     stats = getattr(backend, "last_stats", None)
@@ -204,8 +195,7 @@ def _ran_out(backend: Backend, raw: str, max_tokens: int) -> bool:
             return len(tokenizer(raw, add_special_tokens=False)["input_ids"]) >= max_tokens
         except Exception:  # a tokenizer that cannot count falls through to the estimate
             pass
-    # About four characters a token; words bound it from below for short-word text.
-    return max(len(raw.split()), (len(raw) + 3) // 4) >= max_tokens
+    return looks_runaway(raw, max_tokens)
 
 
 async def run_probe(backend: Backend, persona: PersonaSpec, probe: Probe, defaults: ProbeDefaults | None = None) -> ProbeResult:

@@ -31,6 +31,7 @@ import aiosqlite
 from bot.persona.spec import PersonaSpec
 from bot.settings import Settings
 from bot.store import registry
+from bot.store.curation import training_scope
 from bot.store.db import utcnow
 from bot.store.registry import ModelVersion
 from trainer.schedule import runs
@@ -106,7 +107,8 @@ async def _locked(ctx: RunContext, persona: PersonaSpec, trigger: str, steps: St
     await runs.mark_interrupted(db, persona.name)
     cutoff = utcnow()
     since = await runs.last_trained_cutoff(db, persona.name)
-    new = await runs.count_new_approved(db, persona.name, since, cutoff)
+    # Counted within the persona's training scope: one guild's items never train another guild's persona.
+    new = await runs.count_new_approved(db, persona.name, since, cutoff, await training_scope(db, persona))
     active = await registry.active_version(db, persona.name)
     tainted = active is not None and active.tainted
     needed = persona.schedule.min_new_examples

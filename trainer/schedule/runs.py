@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.serving.run_notices import mark_notified, pending_notices  # noqa: F401  (one definition, bot side)
+from bot.store import curation
 from bot.store.db import utcnow
 
 #: Runs that trained a version: their cut-off is where "new examples" are counted from.
@@ -51,24 +52,13 @@ _COLUMNS = ("id, persona, trigger, status, reason, data_cutoff, new_examples, da
 
 
 async def last_trained_cutoff(db: aiosqlite.Connection, persona: str) -> str | None:
-    async with db.execute("SELECT MAX(data_cutoff) FROM training_runs WHERE persona = ? AND status IN ('promoted', 'awaiting', 'rejected')",
-                          (persona,)) as cur:
-        (cutoff,) = await cur.fetchone()
-    return cutoff
+    return await curation.last_training_cutoff(db, persona)
 
 
-async def count_new_approved(db: aiosqlite.Connection, persona: str, since: str | None, until: str) -> int:
-    """Approved or corrected replies of `persona` curated in (since, until]."""
-    sql = ("SELECT COUNT(*) FROM messages a JOIN conversations c ON c.id = a.conversation_id "
-           "WHERE c.persona = ? AND a.role = 'assistant' AND a.curation_status IN ('approved', 'corrected') "
-           "AND a.curated_at <= ?")
-    args: list = [persona, until]
-    if since is not None:
-        sql += " AND a.curated_at > ?"
-        args.append(since)
-    async with db.execute(sql, args) as cur:
-        (n,) = await cur.fetchone()
-    return int(n)
+async def count_new_approved(db: aiosqlite.Connection, persona: str, since: str | None, until: str,
+                             scope: curation.Scope | None = None) -> int:
+    """Approved or corrected items of `persona` curated in (since, until], within its training scope."""
+    return await curation.count_approved(db, persona, since, until, scope)
 
 
 async def mark_interrupted(db: aiosqlite.Connection, persona: str) -> int:

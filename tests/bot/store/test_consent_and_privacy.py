@@ -71,8 +71,8 @@ async def test_export_then_forget_everything(db):
 async def test_curation_keeps_original(db):
     await consent.set_consent(db, "u1", True, "1")
     logged = await log(db, text="what is 2+2", reply="5")
-    pending = await curation.list_replies(db, persona="tim")
-    assert [p.reply for p in pending] == ["5"] and pending[0].prompt == "what is 2+2"
+    pending = await curation.list_items(db, curation.QueueFilter(persona="tim"))
+    assert [p.reply for p in pending] == ["5"] and [t.text for t in pending[0].context] == ["what is 2+2"]
     assert await curation.curate(db, logged.reply_message_id, status="corrected", curator="admin", correction="4")
     async with db.execute("SELECT content, corrected_content, curation_status FROM messages WHERE id = ?",
                           (logged.reply_message_id,)) as cur:

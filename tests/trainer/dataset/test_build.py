@@ -88,6 +88,7 @@ async def test_split_is_deterministic(db, settings, tmp_path, persona):
 async def test_curated_logs_and_synthetic_silence(db, settings, tmp_path, persona):
     await db.executescript("""
         INSERT INTO members(user_id, display_name, created_at) VALUES ('m1', 'Quinn Harlow', 'now'), ('m2', 'Rae Voss', 'now');
+        INSERT INTO consent(user_id, status, policy_version, updated_at) VALUES ('m1', 'opted_in', '1', 'now'), ('m2', 'opted_in', '1', 'now');
         INSERT INTO conversations(id, persona, key, started_at) VALUES (1, 'twin', 'discord:1', '2024-01-01T10:00:00+00:00');
         INSERT INTO messages(conversation_id, role, author_id, content, created_at, curation_status) VALUES
           (1, 'user', 'm1', 'hello twin, I am Quinn Harlow', '2024-01-01T10:00:00+00:00', 'pending'),
@@ -116,6 +117,9 @@ async def test_curated_logs_and_synthetic_silence(db, settings, tmp_path, person
     assert len(silent) == 1 and silent[0]["messages"][-2]["content"] == "whatever"
     assert await versions_containing_member(db, "m1") == [result.dataset_id]
     assert result.manifest["curated"]["threads"] == 1
+    assert result.manifest["curated"]["by_status"] == {"pending": 0, "approved": 1, "rejected": 1, "corrected": 1,
+                                                        "out_of_scope": 0, "not_opted_in": 0}
+    assert "1 approved and 1 corrected" in (result.folder / "report.md").read_text()
 
 
 async def test_long_conversations_split_between_turns(db, settings, tmp_path, persona):

@@ -235,3 +235,36 @@ async def test_health_metrics_and_sigterm_during_a_streaming_reply(stack):
         assert {"ts", "level", "logger", "message"} <= set(entry)
         assert "SECRET" not in line and "photosynthesis" not in line.lower() and "word3" not in line
     assert any("SIGTERM" in json.loads(line)["message"] for line in lines)
+
+
+@pytest.mark.slow
+async def test_sigterm_while_the_real_model_streams(stack, tmp_path, real_models_dir):
+    """SmolLM2 in the bot process (the CPU profile): SIGTERM mid-reply ends it with the notice in time."""
+    fake, server, bot, ids = stack
+    local = tmp_path / "personas" / "sage" / "persona.toml"
+    local.write_text(
+        'display_name = "Sage"\nsystem_prompt = "You are Sage, a storyteller. Tell long, detailed stories."\n'
+        '[model]\nbackend = "local"\nmodel = "smollm2-135m-instruct"\n[sampling]\nmax_tokens = 600\ntemperature = 0.0\n',
+        encoding="utf-8")
+    bot.env.update({"PERSONABOT_MODELS_DIR": str(real_models_dir), "PERSONABOT_LOCAL_DEVICE": "cpu",
+                    "OMP_NUM_THREADS": "2", "PERSONABOT_LOG_LEVEL": "INFO"})
+    await bot.start()
+    await bot.wait_healthy()
+    general, alice = ids["general"], ids["alice"]
+    await fake.member_message(general, alice, "Tell me a very long story about a lighthouse keeper.", mention_bot=True)
+    await fake.wait_for(lambda: fake.bot_messages(general) and len(fake.bot_messages(general)[0]["content"]) > 40,
+                        120, "the real model streaming")
+    sent_at = time.monotonic()
+    bot.proc.send_signal(signal.SIGTERM)
+    code = await asyncio.wait_for(bot.proc.wait(), GRACE_S + 15)
+    elapsed = time.monotonic() - sent_at
+    assert code == 0, (await bot.output())[-3000:]
+    assert elapsed <= GRACE_S + 5, elapsed
+    final = fake.bot_messages(general)[0]["content"]
+    assert final.endswith(SHUTDOWN_NOTICE) and len(final) > len(SHUTDOWN_NOTICE) + 40, final
+    conn = sqlite3.connect(bot.data_dir / "personabot.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    finally:
+        conn.close()

@@ -43,7 +43,7 @@ class CoreSettings(_Section):
         None, ge=0, le=65535,
         description="Serve /healthz and /metrics (Prometheus) on this port; unset: off. 0 picks a free port.",
     )
-    metrics_host: str = Field("0.0.0.0", description="Address the metrics/health server listens on.")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics/health server listens on (compose: 0.0.0.0).")
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="On SIGTERM: seconds in-flight replies get to finish before they end with a notice.",
     )

@@ -25,7 +25,7 @@ HealthCheck = Callable[[], Awaitable[str | None]]
 
 
 class OpsServer:
-    def __init__(self, registry: CollectorRegistry, checks: Mapping[str, HealthCheck], *, host: str = "0.0.0.0",
+    def __init__(self, registry: CollectorRegistry, checks: Mapping[str, HealthCheck], *, host: str = "127.0.0.1",
                  port: int = 9100, check_timeout_s: float = 3.0):
         self.registry = registry
         self.checks = dict(checks)

@@ -7,6 +7,7 @@ read from the environment by name and never stored in persona files.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,10 +37,27 @@ class CoreSettings(_Section):
         validation_alias=AliasChoices("PERSONABOT_MODELS_DIR", "models_dir_override"),
         description="Cached/converted models (env PERSONABOT_MODELS_DIR); defaults to <data_dir>/models. Lets several checkouts share one conversion.",
     )
+    # -- operations (issue 12) --
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or one JSON object per line (`json`).")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="Serve /healthz and /metrics (Prometheus) on this port; unset: off. 0 picks a free port.",
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics/health server listens on (compose: 0.0.0.0).")
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="On SIGTERM: seconds in-flight replies get to finish before they end with a notice.",
+    )
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "personabot.db"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """Trained LoRA adapters, `<adapters_dir>/<persona>/<version name>/`, always absolute: with
+        vLLM these paths are passed to `/v1/load_lora_adapter`, and the server must see this folder
+        at the same path (compose mounts it there read-only)."""
+        return (self.data_dir / "adapters").absolute()
 
     @property
     def models_dir(self) -> Path:
@@ -119,3 +137,21 @@ def load_settings(**core_overrides) -> Settings:
         openai=OpenAISettings(),
         vllm=VLLMSettings(),
     )
+
+
+class SettingsInvalid(ValueError):
+    """A setting in the environment or `.env` has a bad value; the message names each variable."""
+
+
+def describe_settings_error(exc) -> SettingsInvalid:
+    """A pydantic `ValidationError` of one section → one line per bad variable, by its env name."""
+    section = next((c for c in (CoreSettings, DiscordSettings, OpenAISettings, VLLMSettings) if c.__name__ == exc.title), None)
+    prefix = section.model_config.get("env_prefix", "") if section else ""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ())) or "?"
+        name = field if field.isupper() else f"{prefix}{field}".upper()
+        given = error.get("input")
+        shown = "" if name.endswith(("TOKEN", "KEY")) or given is None else f" (got {str(given)[:60]!r})"
+        problems.append(f"{name}: {error.get('msg', 'invalid')}{shown}")
+    return SettingsInvalid("invalid setting in the environment or .env: " + "; ".join(problems))

@@ -7,7 +7,6 @@ and the bot start fast and never pull in torch or training code until a command 
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 from pathlib import Path
 
@@ -31,7 +30,9 @@ def _root(
     """Build settings once for every command (from the environment, `.env` and these options)."""
     from dotenv import load_dotenv
 
-    from bot.settings import load_settings
+    from pydantic import ValidationError
+
+    from bot.settings import describe_settings_error, load_settings
 
     load_dotenv(".env", override=False)
     overrides = {}
@@ -39,11 +40,19 @@ def _root(
         overrides["data_dir"] = data_dir
     if log_level is not None:
         overrides["log_level"] = log_level
-    settings = load_settings(**overrides)
-    logging.basicConfig(
-        level=getattr(logging, settings.core.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as exc:
+        problem = describe_settings_error(exc)
+        if ctx.invoked_subcommand == "doctor":
+            ctx.obj = problem   # doctor reports it in its table
+            return
+        from bot.cli.common import fail
+
+        raise fail(str(problem), 2)
+    from bot.observability.logs import configure_logging
+
+    configure_logging(settings.core.log_level, settings.core.log_format)
     ctx.obj = settings
 
 

@@ -7,6 +7,8 @@ the conversation restarts (history reading stops there, so /reset needs no stora
 from __future__ import annotations
 
 BUSY_NOTICE = "⏳ I'm busy answering a lot of people right now. Please try again in a minute."
+#: Ends a reply cut short because the bot is restarting (SIGTERM, PERSONABOT_SHUTDOWN_GRACE_S).
+SHUTDOWN_NOTICE = "⏸️ (I have to stop here: I'm restarting. Ask me again in a minute.)"
 RESET_NOTICE = "🧹 Fresh start: messages above this line are no longer part of the conversation."
 
 CONSENT_POLICY = """\

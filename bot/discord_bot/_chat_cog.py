@@ -92,6 +92,7 @@ class ChatCog(commands.Cog):
         if route is None:
             return
         log.debug("queued message %s in %s for %s (%s)", message.id, route.conversation_key, route.persona, route.reason)
+        bot.metrics.message(bot.persona(route.persona).name)
         bot.conversations.submit(route.conversation_key, Pending(message, route, time.monotonic()))
 
     def _incoming(self, message: discord.Message) -> Incoming:
@@ -153,6 +154,7 @@ class ChatCog(commands.Cog):
         except Busy:
             log.warning("busy: %d generating, %d queued; refused message %s in %s",
                         bot.gate.running, bot.gate.waiting, message.id, key)
+            bot.metrics.refused(persona.name)
             await self._post_notice(message, BUSY_NOTICE)
             return
         typing = _Typing(bot.http, message.channel.id)
@@ -181,8 +183,10 @@ class ChatCog(commands.Cog):
         log.info("persona %s answered message %s in %s: %d chars in %d message(s), %d edit(s), %.0f ms, model %s%s",
                  persona.name, message.id, key, len(reply.text), len(result.handles), result.edits,
                  (time.monotonic() - started) * 1000, reply.model, ", silent" if reply.silent else "")
-        if not result.handles or (reply.error is not None and reply.text.strip() == persona.error_reply.strip()):
-            return  # silence sends nothing; an apology alone is not a reply worth keeping
+        if not result.handles or reply.interrupted or (reply.error is not None and reply.text.strip() == persona.error_reply.strip()):
+            # Silence sends nothing; an apology alone is not a reply worth keeping; nor is one cut
+            # short by shutdown, whose text ends with the bot's notice, not the persona's words.
+            return
         # A reply cut short by a backend failure is kept with the error's type: curators see it flagged.
         author_id = message.author.id
         said = "\n".join(t for t in (self.speakers.clean(p.message) for p in run if p.message.author.id == author_id) if t)

@@ -66,6 +66,7 @@ class PersonaBot(commands.Bot):
         personas: dict[str, PersonaSpec],
         forget_hooks: Sequence[ForgetHook] | None = None,
         model_sync=None,
+        metrics=None,
         **options,
     ):
         if not personas:
@@ -83,6 +84,9 @@ class PersonaBot(commands.Bot):
         self.personas = dict(personas)
         self.forget_hooks = forget_hooks          # None: bot.store.privacy.DEFAULT_HOOKS (trainer propagation)
         self.model_sync = model_sync              # bot.serving.model_sync.ModelSync, when the entry point made one
+        from bot.observability.metrics import BotMetrics
+        self.metrics = metrics if metrics is not None else BotMetrics()   # the entry point serves its registry
+        self.taking_messages = True               # False once shutdown began: member messages are ignored
         self._background: list[asyncio.Task] = []
         default = settings.core.default_persona
         if default not in self.personas:
@@ -179,6 +183,15 @@ class PersonaBot(commands.Bot):
 
     def _conversation_failed(self, key, exc: BaseException) -> None:
         log.error("conversation %s: reply failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
+    def stop_taking_messages(self) -> None:
+        """Shutdown: ignore member messages from now on; replies already accepted go on."""
+        self.taking_messages = False
+
+    def dispatch(self, event_name: str, /, *args, **kwargs) -> None:
+        if event_name == "message" and not self.taking_messages:
+            return
+        super().dispatch(event_name, *args, **kwargs)
 
     async def close(self) -> None:
         for task in self._background:

@@ -7,10 +7,18 @@ stream (stop sequences, label leakage), and decides what an empty reply means: s
 that may stay silent, otherwise one more attempt and then the persona's `empty_reply`. A backend
 failure becomes the persona's in-character `error_reply`; the error is kept on the `Reply` for the
 caller to log (without content). It holds no per-conversation state: callers serialise turns.
+
+Shutdown: `interrupt(notice)` ends every stream in progress at once (the backend call is
+cancelled, the text so far is kept and `notice` appended) and makes later streams yield only the
+notice. Such a reply has `interrupted` set and an `error`, so callers do not store it as an
+exchange. With `metrics` (`bot.observability.metrics.BotMetrics`), each stream reports its outcome
+and latencies, and each backend failure its kind.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import AsyncIterator, Callable, Sequence
 
 from bot.backends.base import Backend, BackendError, GenerationParams
@@ -70,7 +78,7 @@ class ReplyStream:
         self.reply = Reply()
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._run()
+        return self._observed()
 
     async def text(self) -> str:
         """Consume the whole stream and return the final text."""
@@ -78,8 +86,31 @@ class ReplyStream:
             pass
         return self.reply.text
 
+    async def _observed(self) -> AsyncIterator[str]:
+        """`_run`, reporting outcome and latencies to the engine's metrics (when it has any)."""
+        metrics = self._engine.metrics
+        started = time.monotonic()
+        first_text: float | None = None
+        outcome = "interrupted"   # unless the stream ends by itself: the consumer gave up, or shutdown
+        try:
+            async for delta in self._run():
+                if first_text is None and delta:
+                    first_text = time.monotonic() - started
+                yield delta
+            if not self.reply.interrupted:
+                outcome = "error" if self.reply.error else "silent" if self.reply.silent else "ok"
+        finally:
+            if metrics is not None:
+                metrics.reply(self._persona.name, outcome, first_text, time.monotonic() - started)
+
     async def _run(self) -> AsyncIterator[str]:
         persona, reply = self._persona, self.reply
+        engine = self._engine
+        if engine.interrupted is not None:
+            reply.interrupted, reply.error = True, "interrupted: shutting down"
+            reply.text = engine.interrupted
+            yield engine.interrupted
+            return
         backend = self._engine.backend_for(persona)
         reply.model = backend.model_name
         counter = self._engine.counter_for(backend)
@@ -99,7 +130,7 @@ class ReplyStream:
             params = generation_params(persona, [*stops, f"\n{persona.user_label}:"],
                                        None if self._seed is None else self._seed + attempt)
             try:
-                async for delta in backend.stream(messages, params):
+                async for delta in engine._until_interrupted(backend.stream(messages, params)):
                     out = cleaner.feed(delta)
                     if out:
                         yield out
@@ -108,9 +139,18 @@ class ReplyStream:
                 out = cleaner.finish()
                 if out:
                     yield out
+            except _Interrupted:
+                reply.interrupted, reply.error = True, "interrupted: shutting down"
+                text = cleaner.text
+                notice = engine.interrupted if not text else "\n\n" + engine.interrupted
+                reply.text = text + notice
+                yield notice
+                return
             except BackendError as exc:
                 # Logged by type and model only: the message may not contain member content.
                 log.warning("backend %s failed for persona %s: %s", backend.model_name, persona.name, type(exc).__name__)
+                if engine.metrics is not None:
+                    engine.metrics.backend_error(backend.kind, type(exc).__name__)
                 reply.error = f"{type(exc).__name__}: {exc}"
                 apology = persona.error_reply if not cleaner.text else "\n\n" + persona.error_reply
                 reply.text = cleaner.text + apology
@@ -131,8 +171,12 @@ class ReplyStream:
 class ChatEngine:
     """Stateless: one engine serves every persona and conversation."""
 
-    def __init__(self, resolve_backend: BackendResolver, *, other_persona_labels: Sequence[str] = (), empty_attempts: int = 2):
+    def __init__(self, resolve_backend: BackendResolver, *, other_persona_labels: Sequence[str] = (), empty_attempts: int = 2,
+                 metrics=None):
         self._resolve = resolve_backend
+        self.metrics = metrics
+        self.interrupted: str | None = None     # the notice, once `interrupt` was called
+        self._stop = asyncio.Event()
         self.other_persona_labels = list(other_persona_labels)
         self.empty_attempts = empty_attempts
         # id(backend) -> (backend, counter); the backend is kept so its id is never reused meanwhile.
@@ -157,3 +201,55 @@ class ChatEngine:
 
     def respond(self, persona: PersonaSpec, history: Sequence[Turn], *, seed: int | None = None) -> ReplyStream:
         return ReplyStream(self, persona, history, seed)
+
+    def interrupt(self, notice: str) -> None:
+        """End every reply in progress with `notice`, and answer later ones with it alone (shutdown)."""
+        self.interrupted = notice
+        self._stop.set()
+
+    async def _until_interrupted(self, source: AsyncIterator[str]) -> AsyncIterator[str]:
+        """`source`'s items until `interrupt` is called.
+
+        The backend stream is read to the end in one task of its own (HTTP clients built on anyio
+        must be entered and left in the same task), and cancelled there on interrupt or when the
+        consumer stops early."""
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for item in source:
+                    queue.put_nowait((item, None))
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # handed to the consumer, which raises it
+                queue.put_nowait((_END, exc))
+                return
+            queue.put_nowait((_END, None))
+
+        reader = asyncio.ensure_future(pump())
+        stop = asyncio.ensure_future(self._stop.wait())
+        get: asyncio.Future | None = None
+        try:
+            while True:
+                get = asyncio.ensure_future(queue.get())
+                await asyncio.wait((get, stop), return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():
+                    raise _Interrupted
+                item, exc = get.result()
+                if exc is not None:
+                    raise exc
+                if item is _END:
+                    return
+                yield item
+        finally:
+            for task in (get, stop, reader):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+
+_END = object()
+
+
+class _Interrupted(Exception):
+    """The engine was interrupted while a backend was streaming."""

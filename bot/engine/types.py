@@ -25,3 +25,4 @@ class Reply:
     error: str | None = None        # set when the backend failed; `text` is then the persona's apology
     prompt_messages: int = 0        # history turns that fit in the budget
     attempts: int = 0
+    interrupted: bool = False       # cut short by shutdown (`ChatEngine.interrupt`); `text` ends with the notice

@@ -8,9 +8,13 @@ schedule and recent runs. Results go to the log and, through the bot, to each ad
 """
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from bot.cli.common import JSON_OPTION, console, err_console, fail, print_json, run_async, settings_from
+
+log = logging.getLogger(__name__)
 
 
 def trainer(
@@ -19,6 +23,8 @@ def trainer(
     force: bool = typer.Option(False, "--force", help="Retrain --persona now, even without new examples, then exit."),
     persona: str = typer.Option(None, "--persona", "-p", help="With --force or --once: only this persona."),
     status: bool = typer.Option(False, "--status", help="Show next runs and recent runs, then exit."),
+    keep_running: bool = typer.Option(False, "--keep-running", help="With no persona scheduled, stay up idle (and healthy) "
+                                      "instead of exiting: for service managers that restart what exits (docker compose)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Run the scheduled trainer: retrain, gate and hot-swap personas on their \\[schedule] cron."""
@@ -49,8 +55,10 @@ def trainer(
             raise typer.Exit(1)
         return
     enabled = [n for n, p in personas.items() if p.schedule.enabled]
-    if not enabled:
+    if not enabled and not keep_running:
         raise fail("no persona has [schedule] enabled = true; nothing to schedule")
+    if not enabled:
+        log.warning("no persona has [schedule] enabled = true: idle; restart the trainer after enabling one")
     try:
         run_async(_serve(settings, personas))
     except KeyboardInterrupt:
@@ -59,29 +67,53 @@ def trainer(
 
 async def _run_now(settings, personas, only, trigger):
     from bot.store import open_db
+    from bot.store.backup import hold_database
     from trainer.schedule import TrainerDaemon
 
-    async with open_db(settings.core.db_path) as db:
-        daemon = TrainerDaemon(db, settings, personas)
-        if only is not None:
-            outcomes = [await daemon.run_now(only, trigger)]
-        else:
-            outcomes = await daemon.run_once()
-        await daemon.wait_idle()
-        return outcomes
+    with hold_database(settings.core.db_path):  # `db restore` refuses while this runs
+        async with open_db(settings.core.db_path) as db:
+            daemon = TrainerDaemon(db, settings, personas)
+            if only is not None:
+                outcomes = [await daemon.run_now(only, trigger)]
+            else:
+                outcomes = await daemon.run_once()
+            await daemon.wait_idle()
+            return outcomes
 
 
 async def _serve(settings, personas):
     import asyncio
+    import signal
 
+    from bot.observability.metrics import TrainerMetrics
+    from bot.observability.server import OpsServer, database_check
     from bot.store import open_db
+    from bot.store.backup import hold_database
     from trainer.schedule import TrainerDaemon
 
-    async with open_db(settings.core.db_path) as db:
-        async with TrainerDaemon(db, settings, personas) as daemon:
-            for name, when in sorted(daemon.next_runs().items()):
-                err_console.print(f"{name}: next run {when} ({personas[name].schedule.cron}, UTC)")
-            await asyncio.Event().wait()
+    metrics = TrainerMetrics()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with hold_database(settings.core.db_path):  # `db restore` refuses while this runs
+        async with open_db(settings.core.db_path) as db:
+            async with TrainerDaemon(db, settings, personas, metrics=metrics) as daemon:
+                for name, when in sorted(daemon.next_runs().items()):
+                    log.info("%s: next run %s (%s, UTC)", name, when, personas[name].schedule.cron)
+                if settings.core.metrics_port is not None:
+                    async def scheduler_check():
+                        return None if not stop.is_set() else "shutting down"
+
+                    server = OpsServer(metrics.registry, {"scheduler": scheduler_check, "database": database_check(db)},
+                                       host=settings.core.metrics_host, port=settings.core.metrics_port)
+                    async with server:
+                        await stop.wait()
+                else:
+                    await stop.wait()
+                # Leaving the block stops the daemon: a run in progress checkpoints and is recorded.
+                log.info("stopping: runs in progress checkpoint first")
+    log.info("trainer stopped")
 
 
 def _status(settings, personas, as_json: bool) -> None:

@@ -152,7 +152,7 @@ async def _run_local(db, settings, persona, dataset_dir, *, progress, resume, ma
             hyperparams = {**config.as_dict(), "run_dir": str(run_dir), "fingerprint": fingerprint}
             version = await create_version(db, persona=persona.name, backend=serve_backend, base_model=persona.model.model,
                                            dataset_version=dataset_dir.name, hyperparams=hyperparams)
-    adapter_dir = settings.core.data_dir / "adapters" / persona.name / (version.name if version else "_rank")
+    adapter_dir = settings.core.adapters_dir / persona.name / (version.name if version else "_rank")
     if progress is not None and version is not None:
         progress({"phase": "start", "version": version.name, "backend": "local", "run_dir": str(run_dir),
                   "device": config.device, "precision": config.precision})

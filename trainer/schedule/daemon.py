@@ -16,6 +16,9 @@ Contract of `TrainerDaemon`:
   the running daemon to it.
 - `run_now(name, trigger)` runs one persona's pipeline immediately (`--force`, `--once`), under the
   same per-persona lock, so it never overlaps a scheduled run of that persona.
+- `stop()` cancels the runs in progress and waits for them: training checkpoints at the end of its
+  current step on cancellation (`trainer.finetune.runner`), and the run is recorded `interrupted`.
+  With `metrics` (`bot.observability.metrics.TrainerMetrics`) every run's outcome is counted.
 - It runs inside `personabot trainer`, or inside `personabot run` (then `notifier` posts to the
   admin channel directly and `on_switched` tells the bot's `ModelSync` to follow at once).
 """
@@ -90,8 +93,10 @@ class TrainerDaemon:
     def __init__(self, db: aiosqlite.Connection, settings: Settings, personas: Mapping[str, PersonaSpec], *,
                  steps: Steps | None = None, notifier: Notifier | None = None,
                  on_switched: Callable[[PersonaSpec, object], Awaitable[None]] | None = None,
-                 store_url: str | None = None):
+                 store_url: str | None = None, metrics=None):
         self.db = db
+        self.metrics = metrics
+        self._running: set[asyncio.Task] = set()
         self.settings = settings
         self.personas = dict(personas)
         self.steps = steps
@@ -127,6 +132,11 @@ class TrainerDaemon:
             await asyncio.sleep(0)
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        # Runs in progress: cancelled, and waited for while they checkpoint and record themselves.
+        running = [t for t in self._running if t is not asyncio.current_task()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         for task in list(self._background_tasks):
             task.cancel()
         await asyncio.gather(*self._background_tasks, return_exceptions=True)
@@ -175,7 +185,18 @@ class TrainerDaemon:
         persona = self.personas.get(name)
         if persona is None:
             raise KeyError(f"unknown persona {name!r}")
-        outcome = await run_pipeline(self._ctx, persona, trigger, steps=self.steps)
+        task = asyncio.current_task()
+        self._running.add(task)
+        try:
+            outcome = await run_pipeline(self._ctx, persona, trigger, steps=self.steps)
+        except asyncio.CancelledError:
+            if self.metrics is not None:
+                self.metrics.training_run(name, "interrupted")
+            raise
+        finally:
+            self._running.discard(task)
+        if self.metrics is not None:
+            self.metrics.training_run(name, outcome.status)
         self.outcomes.append(outcome)
         return outcome
 

@@ -19,6 +19,7 @@ them. A step that raises fails the run with its message; nothing is promoted.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -160,6 +161,14 @@ async def _locked(ctx: RunContext, persona: PersonaSpec, trigger: str, steps: St
             outcome.status = "promoted"
             outcome.reason = result.summary()
             notice = f"🚀 {persona.display_name}: {result.summary()} ({why}).\n{gate.summary()}"
+    except asyncio.CancelledError:
+        # The trainer is stopping (SIGTERM): training has checkpointed; the next run resumes from it.
+        reason = f"stopped during {step} (the trainer was shut down); the next run resumes from the last checkpoint"
+        log.info("%s: run %s interrupted: %s", persona.name, run_id, reason)
+        report["timings_s"] = outcome.timings
+        await runs.finish_run(db, run_id, status="interrupted", reason=reason,
+                              dataset_version=outcome.dataset_version, model_version=outcome.model_version, report=report)
+        raise
     except Exception as exc:  # any failing step fails the run, with its message; nothing was promoted
         log.exception("%s: training run failed during %s", persona.name, step)
         outcome.status = "failed"

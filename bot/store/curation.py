@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 STATUSES = ("pending", "approved", "rejected", "corrected")
 
@@ -49,12 +49,12 @@ async def curate(db: aiosqlite.Connection, message_id: int, *, status: str, cura
         raise ValueError(f"unknown curation status {status!r}")
     if status == "corrected" and not (correction and correction.strip()):
         raise ValueError("a correction needs the corrected reply text")
-    cur = await db.execute(
-        "UPDATE messages SET curation_status = ?, corrected_content = ?, curated_by = ?, curated_at = ? "
-        "WHERE id = ? AND role = 'assistant'",
-        (status, correction if status == "corrected" else None, curator, utcnow(), message_id),
-    )
-    await db.commit()
+    async with transaction(db):
+        cur = await db.execute(
+            "UPDATE messages SET curation_status = ?, corrected_content = ?, curated_by = ?, curated_at = ? "
+            "WHERE id = ? AND role = 'assistant'",
+            (status, correction if status == "corrected" else None, curator, utcnow(), message_id),
+        )
     return cur.rowcount == 1
 
 

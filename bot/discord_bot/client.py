@@ -2,7 +2,9 @@
 
 Lifetimes: the entry point opens the database, the backend pool and the engine, passes them in and
 closes them after the bot (`async with PersonaBot(...) as bot: await bot.start(token)`). The bot owns
-only in-process state: the routing directory, the per-conversation queue and the generation gate.
+only in-process state: the routing directory, the generation gate, the Discord request budget
+(`requests`: every REST call discord.py makes passes through it, see `_requests`) and the channels
+where Discord refused something (`channel_problems`). The chat cog owns the conversation queue.
 Cogs are loaded, the consent view registered (persistent across restarts) and slash commands synced
 in `setup_hook`: to DISCORD_DEV_GUILD when set (instant), else globally.
 """
@@ -18,8 +20,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends.pool import BackendPool
+from bot.conversations.budget import RequestBudget
+from bot.conversations.channel_health import ChannelProblems
 from bot.conversations.routing import Directory
 from bot.conversations.scheduling import ConversationQueue, GenerationGate
+from bot.discord_bot._requests import request_trace
 from bot.engine import ChatEngine
 from bot.persona.spec import PersonaSpec
 from bot.settings import Settings
@@ -74,6 +79,9 @@ class PersonaBot(commands.Bot):
         intents.message_content = True   # privileged: enable it for the application (see docs_discord_setup.md)
         # A persona's words must never ping anyone: models can write @everyone or <@id>.
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        # One budget for every REST request, discord.py's own included (its HTTP session's trace hooks).
+        self.requests = RequestBudget(settings.discord.requests_per_second)
+        options.setdefault("http_trace", request_trace(self.requests))
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=PersonaTree,
                          help_command=None, **options)
         self.settings = settings
@@ -91,8 +99,7 @@ class PersonaBot(commands.Bot):
         self.default_persona = default
         self.directory = Directory(default, dms_enabled=settings.discord.dms_enabled)
         self.gate = GenerationGate(settings.discord.max_concurrent_generations, settings.discord.max_queue)
-        self.conversations: ConversationQueue = ConversationQueue(self._dispatch_batch, on_error=self._conversation_failed)
-        self._batch_handler = None
+        self.channel_problems = ChannelProblems()
         # discord.py logs whole gateway events and request bodies at DEBUG, and aiosqlite every
         # statement with its parameters: both carry members' messages, which must never reach the
         # application logs of members who have not opted in, whatever the root log level.
@@ -100,6 +107,11 @@ class PersonaBot(commands.Bot):
             library_log = logging.getLogger(name)
             if library_log.level < logging.INFO:  # NOTSET would inherit DEBUG from the root
                 library_log.setLevel(logging.INFO)
+
+    @property
+    def conversations(self) -> ConversationQueue:
+        """The chat cog's conversation queue (status, draining in tests)."""
+        return self.get_cog("ChatCog").queue
 
     def persona(self, name: str | None) -> PersonaSpec:
         """A persona by name, falling back to the default (a binding may outlive its persona)."""
@@ -113,9 +125,7 @@ class PersonaBot(commands.Bot):
         from bot.discord_bot._privacy_cog import PrivacyCog
 
         await self.directory.load(self.db)
-        chat = ChatCog(self)
-        self._batch_handler = chat.answer_batch
-        for cog in (chat, PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
+        for cog in (ChatCog(self), PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
             await self.add_cog(cog)
         self.add_view(ConsentView(self))
         await self.sync_commands()
@@ -163,16 +173,9 @@ class PersonaBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: messages are handled by the chat cog's listener only."""
 
-    async def _dispatch_batch(self, key, batch) -> None:
-        await self._batch_handler(key, batch)
-
-    def _conversation_failed(self, key, exc: BaseException) -> None:
-        log.error("conversation %s: reply failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
-
     async def close(self) -> None:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
-        await self.conversations.aclose()
-        await super().close()
+        await super().close()      # removes the cogs: the chat cog stops its conversations

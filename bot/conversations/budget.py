@@ -2,7 +2,9 @@
 
 Discord allows a bot about 50 requests per second in all, plus per-route buckets (about 5 messages
 per 5 s per channel). `RequestBudget` keeps the bot under `rate` requests in every sliding window
-of `window_s` (45 per second by default, safely under Discord's 50), hands free slots to the most
+of `window_s` (45 per second by default, safely under Discord's 50) and spaces them evenly (bursts
+of at most `BURST`), so that delays on the way (a busy event loop, the network) cannot bunch a
+second's requests into Discord's next window. It hands free slots to the most
 urgent waiter first, honours per-route buckets and 429s as the platform reports them, and paces
 streaming edits by how many replies are streaming at once.
 
@@ -61,6 +63,7 @@ _PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("personabot_requ
 # Share of the budget intermediate edits may use; the rest stays free for first posts, final edits,
 # reads and commands.
 EDIT_SHARE = 0.5
+BURST = 1                   # requests that may go out back to back before even spacing applies
 RATE_WINDOW_S = 10.0        # what `rate()` averages over
 
 
@@ -73,6 +76,8 @@ class RequestBudget:
         self._per_window = max(1, int(rate * window_s))
         self._clock = clock
         self._granted: deque[float] = deque()           # grant times within the last window
+        self._spacing = window_s / rate
+        self._credit_at = 0.0                           # spacing: when the bucket of BURST slots is full again
         self._waiters: list[tuple[int, int, asyncio.Future]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -97,10 +102,12 @@ class RequestBudget:
         granted = self._granted
         while granted and granted[0] <= now - self.window_s:
             granted.popleft()
-        return len(granted) < self._per_window and now >= self._paused_until
+        return (len(granted) < self._per_window and now >= self._paused_until
+                and self._credit_at - now <= (BURST - 1) * self._spacing)
 
     def _take(self, now: float) -> None:
         self._granted.append(now)
+        self._credit_at = max(self._credit_at, now) + self._spacing
 
     def try_acquire(self, priority: int = COSMETIC) -> bool:
         """Take a slot only if one is free now and nobody waits (for requests worth skipping)."""
@@ -126,6 +133,7 @@ class RequestBudget:
                 # Granted just as we were cancelled: give the slot back to the next waiter.
                 if self._granted:
                     self._granted.pop()
+                    self._credit_at -= self._spacing
                 self._release()
             raise
 
@@ -133,7 +141,8 @@ class RequestBudget:
         if self._timer is not None or not self._waiters:
             return
         now = self._clock()
-        at = max(self._paused_until, self._granted[0] + self.window_s if len(self._granted) >= self._per_window else now)
+        at = max(self._paused_until, self._granted[0] + self.window_s if len(self._granted) >= self._per_window else now,
+                 self._credit_at - (BURST - 1) * self._spacing)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(max(0.0, at - now), self._on_timer)
 

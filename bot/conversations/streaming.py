@@ -112,11 +112,15 @@ async def render_stream(
                 wake.set_result(None)
             wake = None
 
+    pending_since: float | None = None   # when the oldest text not yet on screen arrived
+
     async def produce() -> None:
-        nonlocal changed
+        nonlocal changed, pending_since
         async for delta in iterator:
             result.text += delta
             changed = True
+            if pending_since is None:
+                pending_since = clock()
             notify()
 
     producer = asyncio.ensure_future(produce())
@@ -186,11 +190,17 @@ async def render_stream(
                     wait = last_update + edit_interval_s - clock()
                     if wait > 0:
                         await asyncio.sleep(wait)
-                if interval > edit_interval_s:
-                    folded = int(min(clock() - last_update, interval) / edit_interval_s) - 1
-                    if folded > 0:
-                        result.coalesced += folded
-                        pacer.coalesced(folded)
+            if not prepaid:
+                # The first post or the final edit: take the slot before reading the text, so
+                # whatever arrived while waiting for it goes out in the same request.
+                await pacer.acquire(URGENT)
+                prepaid = True
+            # Edits the base interval would have sent for text that waited longer (adaptive pacing).
+            folded = int((clock() - pending_since) / edit_interval_s - 0.5) if pending_since is not None else 0
+            if folded > 0:
+                result.coalesced += folded
+                pacer.coalesced(folded)
+            pending_since = None
             finished = producer.done()
             if finished:
                 producer.result()  # re-raise a stream failure

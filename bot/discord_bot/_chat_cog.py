@@ -260,8 +260,9 @@ class ChatCog(commands.Cog):
         if problems.has(channel.id, channel_health.HISTORY):
             return False
         try:
-            async with asyncio.timeout(HISTORY_TIMEOUT_S):
-                async with self.bot.requests.slot(NORMAL):
+            # The slot first: waiting for our own budget is not Discord being slow.
+            async with self.bot.requests.slot(NORMAL):
+                async with asyncio.timeout(HISTORY_TIMEOUT_S):
                     messages = [m async for m in channel.history(limit=self.recent.per_channel)]
         except discord.HTTPException as exc:
             need = channel_health.HISTORY if exc.status in (403, 404) else channel_health.UNREADABLE
@@ -294,8 +295,8 @@ class ChatCog(commands.Cog):
                 item = self.speakers.classify(resolved)   # the gateway delivered the replied-to message
             if item is None:
                 try:
-                    async with asyncio.timeout(HISTORY_TIMEOUT_S):
-                        async with self.bot.requests.slot(NORMAL):
+                    async with self.bot.requests.slot(NORMAL):
+                        async with asyncio.timeout(HISTORY_TIMEOUT_S):
                             item = self.speakers.classify(await channel.fetch_message(ref_id))
                 except (discord.HTTPException, TimeoutError) as exc:
                     status = getattr(exc, "status", "timeout")

@@ -12,6 +12,7 @@ whenever the routing changes; `for_persona` then only looks them up.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Callable
@@ -105,7 +106,13 @@ class BackendPool:
                 log.info("building the %s backend for %s (model %s) in a worker thread", model.backend, persona.name,
                          model.adapter or model.model)
                 started = time.monotonic()
+                # A full garbage collection holds the GIL, and a model load allocates enough to set
+                # one off: with the process's long-lived objects (modules, loaded models) frozen out
+                # of the collector's sight, it scans only what is new and stays short instead of
+                # stalling the event loop for most of a second.
+                gc.freeze()
                 backend = await asyncio.to_thread(self.factories[model.backend], model, self.settings)
+                gc.freeze()
                 self._by_endpoint.setdefault(self._key(model), backend)
                 backend = self._by_endpoint[self._key(model)]
                 log.info("backend for %s ready in %.1f s", persona.name, time.monotonic() - started)

@@ -52,6 +52,7 @@ from bot.backends.base import Backend, BackendError, GenerationParams
 from bot.engine.cleanup import CONTROL_STOPS, StreamCleaner
 from bot.engine.engine import GENERIC_USER_LABELS
 from bot.engine.prompt import build_messages
+from bot.engine.tokens import estimate_text_tokens
 from bot.engine.types import Turn
 from bot.persona.spec import PersonaSpec
 
@@ -205,7 +206,7 @@ def _ran_out(backend: Backend, raw: str, max_tokens: int) -> bool:
         except Exception:  # a tokenizer that cannot count falls through to the estimate
             pass
     # About four characters a token; words bound it from below for short-word text.
-    return max(len(raw.split()), (len(raw) + 3) // 4) >= max_tokens
+    return max(len(raw.split()), estimate_text_tokens(raw)) >= max_tokens
 
 
 async def run_probe(backend: Backend, persona: PersonaSpec, probe: Probe, defaults: ProbeDefaults | None = None) -> ProbeResult:

@@ -49,17 +49,16 @@ async def log_exchange(
     come between them, so an opt-out recorded before this call is always seen, and an exchange is
     stored whole or not at all.
     """
-    async with transaction(db):
+    # Deferred: SQLite's write lock is taken by the first insert, so a member who has not opted in
+    # costs one read and no write transaction. One aiosqlite call per statement.
+    async with transaction(db, immediate=False):
         if not await db.execute_fetchall(_CONSENTED, (user_id, OPTED_IN)):
             return None
         now = utcnow()
-        async with db.execute(_CONVERSATION, (persona, conversation_key, now)) as cur:
-            (conversation_id,) = await cur.fetchone()
-        async with db.execute(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now)) as cur:
-            user_message_id = cur.lastrowid
-        async with db.execute(_REPLY, (conversation_id, user_id, reply_external_id, reply_content, model,
-                                       user_message_id, now)) as cur:
-            reply_message_id = cur.lastrowid
+        ((conversation_id,),) = await db.execute_fetchall(_CONVERSATION, (persona, conversation_key, now))
+        (user_message_id,) = await db.execute_insert(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now))
+        (reply_message_id,) = await db.execute_insert(
+            _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now))
     return LoggedExchange(conversation_id, user_message_id, reply_message_id)
 
 

@@ -317,8 +317,8 @@ async def run_streaming(n: int, args) -> dict:
     await fake.start()
     data_dir = tempfile.mkdtemp(prefix="personabot-bench-")
     rps = args.requests_per_second if args.requests_per_second != DEFAULT_RPS else 45.0
-    child = subprocess.Popen([sys.executable, __file__, "--serve-bot", fake.api_base, fake.gateway_url, data_dir,
-                              "streaming", str(rps), str(n)])
+    child = subprocess.Popen([sys.executable, *os.environ.get("BENCH_BOT_PREFIX", "").split(), __file__, "--serve-bot",
+                              fake.api_base, fake.gateway_url, data_dir, "streaming", str(rps), str(n)])
     sent_at: dict[int, float] = {}
     first_post: dict[int, float] = {}
     final_at: dict[int, float] = {}

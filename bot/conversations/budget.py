@@ -98,6 +98,13 @@ class RequestBudget:
     def waiting(self) -> int:
         return sum(1 for _, _, f in self._waiters if not f.done())
 
+    def _has_waiters(self) -> bool:
+        # Cancelled waiters leave done futures in the heap; drop those at its top (O(1) usually).
+        waiters = self._waiters
+        while waiters and waiters[0][2].done():
+            heapq.heappop(waiters)
+        return bool(waiters)
+
     def _free(self, now: float) -> bool:
         granted = self._granted
         while granted and granted[0] <= now - self.window_s:
@@ -112,7 +119,7 @@ class RequestBudget:
     def try_acquire(self, priority: int = COSMETIC) -> bool:
         """Take a slot only if one is free now and nobody waits (for requests worth skipping)."""
         now = self._clock()
-        if self.waiting or not self._free(now):
+        if self._has_waiters() or not self._free(now):
             return False
         self._take(now)
         return True
@@ -120,7 +127,7 @@ class RequestBudget:
     async def acquire(self, priority: int = NORMAL) -> None:
         """Wait for a slot; more urgent waiters go first, equal ones in arrival order."""
         now = self._clock()
-        if not self.waiting and self._free(now):
+        if not self._has_waiters() and self._free(now):
             self._take(now)
             return
         fut = asyncio.get_running_loop().create_future()

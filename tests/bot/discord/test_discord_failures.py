@@ -44,6 +44,7 @@ async def test_history_403_still_gets_a_real_reply_logged_once_and_listed(harnes
     await h.fake.wait_for(lambda: status.followups, what="/admin status")
     text = status.text
     assert f"<#{h.general}>" in text and "Read Message History" in text
+    assert "**Discord requests**" in text and "rate-limited (429)" in text and "edits coalesced" in text
 
 
 @pytest.mark.parametrize("fault", [dict(status=500, code=0), dict(status=404, code=10003)])

@@ -15,10 +15,22 @@ Per level (concurrent conversations, one channel and one member each):
 - lost: messages never covered by a reply (must be 0).
 
 By default the bot runs in its own process (the way it is deployed), so the fake Discord and the
-driver use the other core; `--same-process` runs all in one event loop.
+driver use the other core; `--same-process` runs all in one event loop. The bot's request budget
+(DISCORD_REQUESTS_PER_SECOND) is set by `--requests-per-second`: the CPU-per-message levels above
+lift it (default 100000) so that they measure the bot's own cost, not Discord's limit.
+
+`--streaming N` measures the other side, Discord's limits: the fake Discord enforces 50 requests/s
+globally and 5 messages (and 5 edits) per 5 s per channel, returning 429s like Discord's; the model
+streams each reply for about 2 s (20 pieces); N conversations (one channel and member each) each
+send one message at the same moment, and the bot may run N generations at once under its default
+budget of 45 requests/s. Reported: requests/s at the fake (peak over any one second, mean over the
+run), 429s (goal 0), replies complete and correct (every reply's final text is the full stream), time
+to first visible text (member's message sent → the reply's first post) p50/p99, last token → final
+edit p99 (wall clocks of both processes), and bot CPU per message.
 
     python bench/bench_discord.py                      # 1, 100 and 1000 conversations
     python bench/bench_discord.py --levels 100 --rate 300 --seconds 5
+    python bench/bench_discord.py --streaming 200      # under Discord's limits
 """
 from __future__ import annotations
 
@@ -55,9 +67,39 @@ class InstantBackend(Backend):
         yield "re: " + messages[-1]["content"].rsplit("\n", 1)[-1].split(": ")[-1]
 
 
+STREAM_PIECES = 20
+STREAM_STEP_S = 0.1
+
+
+def streamed_reply(tag: str) -> str:
+    return f"re: {tag}" + "".join(f" w{i}" for i in range(1, STREAM_PIECES))
+
+
+class StreamingBackend(Backend):
+    """About 2 s per reply in 20 pieces; the wall time of each reply's last token goes to `log_path`."""
+
+    kind = "streaming"
+
+    def __init__(self, log_path: Path):
+        self._log = open(log_path, "a", buffering=1)
+
+    @property
+    def model_name(self) -> str:
+        return "streaming"
+
+    async def stream(self, messages: list[dict], params: GenerationParams) -> AsyncIterator[str]:
+        tag = messages[-1]["content"].rsplit("\n", 1)[-1].split(": ")[-1]
+        yield f"re: {tag}"
+        for i in range(1, STREAM_PIECES):
+            await asyncio.sleep(STREAM_STEP_S)
+            yield f" w{i}"
+        self._log.write(json.dumps({"tag": tag, "at": time.time()}) + "\n")
+
+
 # -- the bot side (its own process by default) ------------------------------------------------------
 
-async def serve_bot(api_base: str, gateway_url: str, data_dir: str) -> None:
+async def serve_bot(api_base: str, gateway_url: str, data_dir: str, mode: str = "instant", rps: str = "100000",
+                    generations: str = "8") -> None:
     from bot.backends.pool import BackendPool
     from bot.discord_bot import PersonaBot, apply_endpoints
     from bot.engine import ChatEngine
@@ -66,11 +108,12 @@ async def serve_bot(api_base: str, gateway_url: str, data_dir: str) -> None:
     from bot.store import open_db
 
     settings = load_settings(data_dir=Path(data_dir), personas_dir=REPO / "personas", log_level="WARNING")
-    settings.discord = DiscordSettings(token="bench", api_base=api_base, gateway_url=gateway_url, max_queue=100_000)
+    settings.discord = DiscordSettings(token="bench", api_base=api_base, gateway_url=gateway_url, max_queue=100_000,
+                                       requests_per_second=float(rps), max_concurrent_generations=int(generations))
     apply_endpoints(settings.discord)
     personas = load_personas(settings.core.resolved_personas_dir())
     pool = BackendPool(settings)
-    backend = InstantBackend()
+    backend = InstantBackend() if mode == "instant" else StreamingBackend(Path(data_dir) / "last_tokens.jsonl")
     for name in personas:
         pool.pin(name, backend)
     engine = ChatEngine(pool.for_persona, other_persona_labels=[l for p in personas.values() for l in p.labels])
@@ -226,9 +269,11 @@ async def run_level(n: int, args, rng: random.Random) -> dict:
     child = None
     bot_task = None
     if args.same_process:
-        bot_task = asyncio.create_task(serve_bot(fake.api_base, fake.gateway_url, data_dir))
+        bot_task = asyncio.create_task(serve_bot(fake.api_base, fake.gateway_url, data_dir, "instant",
+                                                 str(args.requests_per_second)))
     else:
-        child = subprocess.Popen([sys.executable, *os.environ.get("BENCH_BOT_PREFIX", "").split(), __file__, "--serve-bot", fake.api_base, fake.gateway_url, data_dir])
+        child = subprocess.Popen([sys.executable, *os.environ.get("BENCH_BOT_PREFIX", "").split(), __file__, "--serve-bot",
+                                  fake.api_base, fake.gateway_url, data_dir, "instant", str(args.requests_per_second)])
     tracker = Tracker(fake)
     try:
         await asyncio.wait_for(fake.identified.wait(), 60)
@@ -261,6 +306,89 @@ async def run_level(n: int, args, rng: random.Random) -> dict:
         await fake.stop()
 
 
+async def run_streaming(n: int, args) -> dict:
+    """N conversations at once under Discord's limits, each reply streaming for about 2 s."""
+    from tests.support.fake_discord import FakeDiscord
+
+    fake = FakeDiscord()
+    fake.enforce_limits(global_per_s=50, channel_messages=(5, 5.0))
+    convs = [(fake.add_channel(f"room-{i}"), fake.add_member(f"member-{i}")) for i in range(n)]
+    by_channel = {c: i for i, (c, _) in enumerate(convs)}
+    await fake.start()
+    data_dir = tempfile.mkdtemp(prefix="personabot-bench-")
+    rps = args.requests_per_second if args.requests_per_second != DEFAULT_RPS else 45.0
+    child = subprocess.Popen([sys.executable, *os.environ.get("BENCH_BOT_PREFIX", "").split(), __file__, "--serve-bot",
+                              fake.api_base, fake.gateway_url, data_dir, "streaming", str(rps), str(n)])
+    sent_at: dict[int, float] = {}
+    first_post: dict[int, float] = {}
+    final_at: dict[int, float] = {}
+    wall_offset = time.time() - time.monotonic()
+
+    def on_sent(sent) -> None:
+        i = by_channel.get(sent.channel_id)
+        if i is None or sent.kind not in ("create", "edit"):
+            return
+        if sent.kind == "create" and i not in first_post:
+            first_post[i] = sent.at
+        if sent.content == streamed_reply(f"c{i}m0"):
+            final_at.setdefault(i, sent.at)
+
+    fake.on_sent.append(on_sent)
+    try:
+        await asyncio.wait_for(fake.identified.wait(), 60)
+        await asyncio.sleep(0.5)
+        first_request = len(fake.request_times)
+        with CpuMeter(child.pid) as cpu:
+            started = time.monotonic()
+            for i, (channel, member) in enumerate(convs):
+                sent_at[i] = time.monotonic()
+                await fake.member_message(channel, member, f"c{i}m0", mention_bot=True)
+            deadline = time.monotonic() + 300
+            while len(final_at) < n and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)     # anything still arriving (it would be a duplicate or a late edit)
+            elapsed = time.monotonic() - started
+        times = fake.request_times[first_request:]
+        tokens = {}
+        with open(Path(data_dir) / "last_tokens.jsonl") as f:
+            for line in f:
+                row = json.loads(line)
+                tokens[row["tag"]] = row["at"]
+        last_to_final = [final_at[i] + wall_offset - tokens[f"c{i}m0"] for i in final_at if f"c{i}m0" in tokens]
+        correct = sum(1 for i, (channel, _) in enumerate(convs)
+                      if [m["content"] for m in fake.bot_messages(channel)] == [streamed_reply(f"c{i}m0")])
+        ttfv = [first_post[i] - sent_at[i] for i in first_post]
+        span = (times[-1] - times[0]) if len(times) > 1 else 1.0
+        return {
+            "conversations": n, "load_avg_1m": round(os.getloadavg()[0], 1), "seconds": round(elapsed, 1),
+            "requests": len(times), "requests_per_s_peak": _peak_per_second(times),
+            "requests_per_s_mean": round(len(times) / span, 1), "rate_limited_429": len(fake.rate_limited),
+            "replies_complete_and_correct": correct,
+            "edits": sum(1 for s in fake.sent if s.kind == "edit"),
+            "first_visible_p50_s": round(_pct(ttfv, 0.5), 2), "first_visible_p99_s": round(_pct(ttfv, 0.99), 2),
+            "last_token_to_final_edit_p99_s": round(_pct(last_to_final, 0.99), 2),
+            "last_token_to_final_edit_p50_s": round(_pct(last_to_final, 0.5), 2),
+            "bot_cpu_ms_per_msg": round(cpu.seconds * 1000 / n, 2),
+        }
+    finally:
+        child.terminate()
+        child.wait(10)
+        await fake.stop()
+
+
+DEFAULT_RPS = 100000.0
+
+
+def _peak_per_second(times: list[float]) -> int:
+    """Most requests in any sliding one-second window (what Discord's global limit counts)."""
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - 1.0:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 100, 1000])
@@ -269,8 +397,16 @@ async def main() -> None:
     parser.add_argument("--saturation-messages", type=int, default=2000, help="messages per saturation run")
     parser.add_argument("--same-process", action="store_true", help="run the bot in the driver's event loop")
     parser.add_argument("--no-consent", action="store_true", help="members not opted in: nothing is stored (for comparison)")
+    parser.add_argument("--requests-per-second", type=float, default=DEFAULT_RPS,
+                        help="the bot's Discord request budget (default: unlimited for the CPU levels, 45 with --streaming)")
+    parser.add_argument("--streaming", type=int, metavar="N",
+                        help="instead: N conversations at once, 2 s streams, under Discord's limits (50/s, 5 per 5 s)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.streaming:
+        result = await run_streaming(args.streaming, args)
+        print(json.dumps(result, indent=2))
+        return
     rng = random.Random(7)
     results = []
     for n in args.levels:

@@ -95,6 +95,8 @@ class DiscordSettings(_Section):
     max_concurrent_generations: int = Field(8, description="Generations running at once across all conversations.")
     max_queue: int = Field(256, description="Generations waiting for a slot; beyond this members get a 'busy' reply.")
     edit_interval_s: float = Field(1.0, description="Minimum seconds between edits of one streaming reply.")
+    requests_per_second: float = Field(45.0, gt=0, description="Budget for all REST requests to Discord, shared by "
+                                       "every reply (Discord allows about 50/s per bot).")
 
 
 class OpenAISettings(_Section):

@@ -2,7 +2,8 @@
 
 - `settings`: Settings whose data directory is a fresh temporary folder.
 - `db`: an aiosqlite connection to a real, migrated SQLite file in that folder.
-- `shared_dir`: `../shared` (design data and real export samples); tests using it skip when absent.
+- `shared_dir`: `../shared` (design data and real export samples); tests using it skip when absent
+  (outside CI: with `CI` set every skip must be listed in `tests/allowed_skips.txt`).
 - from `tests/support/fixtures.py`: `tiny_llama_dir` (tiny random Llama + ChatML tokenizer, built
   once per session) and `real_models_dir` (`data/models`, the per-machine cache of real weights).
 """
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 # Fixtures every test folder may use (tiny model, real-model cache); see tests/support/fixtures.py.
-pytest_plugins = ["tests.support.fixtures"]
+# skip_guard: with CI set, a skip not named in tests/allowed_skips.txt fails the run.
+pytest_plugins = ["tests.support.fixtures", "tests.support.skip_guard"]
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from bot.backends.base import Backend, BackendError, BackendNotFoundError, GenerationParams
+from bot.backends.stops import held_back
 
 if TYPE_CHECKING:  # pragma: no cover
     from bot.persona.spec import ModelSpec
@@ -469,7 +470,7 @@ class _StopScanner:
         if cut >= 0:
             self._pending = ""
             return text[:cut], True
-        keep = self._held_back(text)
+        keep = held_back(text, self._stops)
         self._pending = text[len(text) - keep:] if keep else ""
         return text[: len(text) - keep], False
 
@@ -477,12 +478,3 @@ class _StopScanner:
         text, self._pending = self._pending, ""
         return text
 
-    def _held_back(self, text: str) -> int:
-        # Longest suffix of `text` that is a proper prefix of some stop string.
-        best = 0
-        for stop in self._stops:
-            for n in range(min(len(stop) - 1, len(text)), best, -1):
-                if stop.startswith(text[-n:]):
-                    best = n
-                    break
-        return best

@@ -78,8 +78,7 @@ async def _serve(settings, personas, labels, bot_options) -> None:
     from bot.store import open_db
 
     metrics = BotMetrics()
-    # discord.py's public `http_trace` option: every REST request is counted by route class and status.
-    options = {"http_trace": metrics.discord_trace(), **(bot_options or {})}
+    options = dict(bot_options or {})
     async with open_db(settings.core.db_path) as db:
         pool = BackendPool(settings)
         sync = ModelSync(db, pool, personas)

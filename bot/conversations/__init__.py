@@ -9,6 +9,9 @@ Front ends (Discord today) turn their own objects into these plain types and cal
 - `scheduling`: one reply at a time per conversation (later messages fold into the next turn) and
   a bounded global number of generations with a bounded queue.
 - `history`: chat messages read back from the platform → engine `Turn`s.
+- `classify`: who wrote a message (member, the bot, one of its personas, another bot), one rule.
+- `budget`: one request budget for the platform (global rate, priorities, buckets, edit pacing).
+- `channel_health`: channels where the platform refuses the bot something, so it adapts.
 - `notices`: the fixed texts the front end shows (consent policy, busy, reset), kept in one place
   so history reading can recognise them.
 

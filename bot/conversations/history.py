@@ -13,18 +13,22 @@ speaker) and calls `to_turns`. The rules:
 - the bot account's messages and the persona's own webhook posts are the persona's turns;
 - other personas' posts in a shared channel are other speakers, named by their display name;
 - members, whether or not they opted in to logging, are context: this list lives only in memory.
+
+`in_reply_order` puts each of the bot's replies right after the message it answered.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable, Literal, NamedTuple
+from operator import itemgetter
+from typing import Iterable, Literal, Mapping, NamedTuple
 
 from bot.conversations.notices import NOTICES, RESET_NOTICE
 from bot.engine.types import Turn
 from bot.persona.spec import PersonaSpec
 
 Speaker = Literal["member", "self", "persona", "bot", "system"]
+_ORDER = itemgetter(0, 1, 2)   # (anchor, is a reply, id): a reply right after what it answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +121,16 @@ class RecentMessages:
         items = list(window.items.values())
         return items[-limit:]
 
+    def held(self, channel_id: int, limit: int) -> list[HistoryItem]:
+        """Whatever the window holds (seeded or not), newest `limit`, oldest first: the fallback
+        when the platform's history cannot be read."""
+        window = self._windows.get(channel_id)
+        return list(window.items.values())[-limit:] if window is not None else []
+
+    def find(self, channel_id: int, message_id: int) -> HistoryItem | None:
+        window = self._windows.get(channel_id)
+        return window.items.get(message_id) if window is not None else None
+
     def forget(self, channel_id: int | None = None) -> None:
         """Drop one channel's window, or all of them (after a reconnect that may have missed events)."""
         if channel_id is None:
@@ -157,3 +171,34 @@ def to_turns(messages: Iterable[ChatMessage], persona: PersonaSpec, personas: di
             other = personas.get(m.persona or "")
             append(Turn(f"persona:{m.persona or m.author_id}", other.display_name if other else m.author_name, content))
     return turns
+
+
+def in_reply_order(message: HistoryItem, recent: list[HistoryItem], answered: Mapping[int, int]) -> list[HistoryItem]:
+    """The channel's recent messages up to `message`, each of our replies right after what it answered.
+
+    A reply is posted after the messages that arrived while it was generated, so in channel order
+    it would follow them; the model must see it where it belongs. `answered` maps our posts that
+    carry no reply reference (webhook posts) to the message they answered. Messages newer than
+    `message` are left for the next turn; `message` itself is included even if `recent` lacks it.
+    """
+    mid = message.chat.id
+    keyed = []
+    present = moved = False
+    for item in recent:
+        cid = item.chat.id
+        anchor = cid
+        if item.ours:
+            target = answered.get(cid, item.reference)
+            if target is not None:
+                anchor = target
+        if anchor <= mid:
+            if anchor != cid:
+                moved = True
+            elif cid == mid:
+                present = True
+            keyed.append((anchor, anchor != cid, cid, item))
+    if not present:
+        keyed.append((mid, False, mid, message))
+    if moved or not present:
+        keyed.sort(key=_ORDER)
+    return [k[3] for k in keyed]

@@ -11,15 +11,24 @@ Contract of `render_stream(deltas, sink, edit_interval_s=...)`:
 - if the platform says a message is gone (deleted mid-stream), the stream is closed and the reply
   abandoned: `StreamResult.abandoned` is True and nothing more is sent.
 
+With a `pacer` (the bot's `RequestBudget`), every sink call first takes a request slot: sends and
+the final edit as `URGENT`, intermediate edits as `EDIT`. The interval between intermediate edits
+is `pacer.edit_interval(edit_interval_s)`, longer while many replies stream; an intermediate edit
+still waiting for its slot when the stream ends becomes the final edit instead, and the final edit
+waits only for `edit_interval_s` since the last one (the platform's per-message pace), not for the
+adaptive interval.
+
 The sink is the only platform-specific part (see `MessageSink`).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, Callable, Protocol
+from typing import Any, AsyncIterable, Callable, ContextManager, Protocol
 
+from bot.conversations.budget import EDIT, URGENT
 from bot.conversations.split import DISCORD_LIMIT, split_message
 
 
@@ -35,6 +44,37 @@ class MessageSink(Protocol):
         """Replace a posted message's text; raise MessageGone if it was deleted."""
 
 
+class Pacer(Protocol):
+    """What `render_stream` needs of the request budget (`bot.conversations.budget.RequestBudget`)."""
+
+    async def acquire(self, priority: int) -> None: ...
+    def prepaid_slot(self, priority: int) -> ContextManager: ...
+    def edit_interval(self, base: float) -> float: ...
+    def stream_started(self) -> None: ...
+    def stream_ended(self) -> None: ...
+    def coalesced(self, n: int) -> None: ...
+
+
+class _Unpaced:
+    async def acquire(self, priority: int) -> None:
+        return None
+
+    def prepaid_slot(self, priority: int) -> ContextManager:
+        return contextlib.nullcontext()
+
+    def edit_interval(self, base: float) -> float:
+        return base
+
+    def stream_started(self) -> None:
+        pass
+
+    def stream_ended(self) -> None:
+        pass
+
+    def coalesced(self, n: int) -> None:
+        pass
+
+
 @dataclass
 class StreamResult:
     text: str = ""                                   # everything the stream produced
@@ -42,6 +82,7 @@ class StreamResult:
     edits: int = 0
     abandoned: bool = False
     first_visible_s: float | None = None            # from the start to the first send
+    coalesced: int = 0                              # edits folded into later ones (adaptive pacing)
 
 
 async def render_stream(
@@ -51,7 +92,9 @@ async def render_stream(
     edit_interval_s: float = 1.0,
     limit: int = DISCORD_LIMIT,
     clock: Callable[[], float] = time.monotonic,
+    pacer: Pacer | None = None,
 ) -> StreamResult:
+    pacer = pacer or _Unpaced()
     result = StreamResult()
     iterator = aiter(deltas)
     shown: list[str] = []
@@ -69,55 +112,106 @@ async def render_stream(
                 wake.set_result(None)
             wake = None
 
+    pending_since: float | None = None   # when the oldest text not yet on screen arrived
+
     async def produce() -> None:
-        nonlocal changed
+        nonlocal changed, pending_since
         async for delta in iterator:
             result.text += delta
             changed = True
+            if pending_since is None:
+                pending_since = clock()
             notify()
 
     producer = asyncio.ensure_future(produce())
     producer.add_done_callback(notify)
     last_update = float("-inf")
 
-    async def update() -> None:
+    async def paid(call, priority: int, prepaid: bool):
+        if prepaid:
+            with pacer.prepaid_slot(priority):
+                return await call()
+        await pacer.acquire(priority)
+        with pacer.prepaid_slot(priority):
+            return await call()
+
+    async def update(final: bool, prepaid: bool) -> None:
         nonlocal last_update
         parts = split_message(result.text, limit)
         for i, part in enumerate(parts):
             if i < len(result.handles):
                 if shown[i] != part:
-                    await sink.edit(result.handles[i], part)
+                    handle = result.handles[i]
+                    await paid(lambda: sink.edit(handle, part), URGENT if final else EDIT, prepaid)
+                    prepaid = False
                     shown[i] = part
                     result.edits += 1
             else:
-                result.handles.append(await sink.send(part))
+                result.handles.append(await paid(lambda: sink.send(part), URGENT, prepaid))
+                prepaid = False
                 shown.append(part)
                 if result.first_visible_s is None:
                     result.first_visible_s = clock() - started
         last_update = clock()
 
+    async def slot_or_end() -> bool:
+        """Wait for an EDIT slot; False (no slot held) if the stream ends first."""
+        slot = asyncio.ensure_future(pacer.acquire(EDIT))
+        await asyncio.wait({slot, producer}, return_when=asyncio.FIRST_COMPLETED)
+        if slot.done():
+            slot.result()
+            return True
+        slot.cancel()
+        try:
+            await slot
+        except asyncio.CancelledError:
+            pass
+        return False
+
+    pacer.stream_started()
     try:
         while True:
             if not producer.done() and not changed:
                 wake = loop.create_future()
                 await wake
             changed = False
+            prepaid = False
             if result.handles:
                 # Something is on screen: the next change is an edit, so honour the interval,
-                # collecting more text meanwhile.
-                wait = last_update + edit_interval_s - clock()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                # collecting more text meanwhile; the stream's end cuts the wait short.
+                interval = pacer.edit_interval(edit_interval_s)
+                wait = last_update + interval - clock()
+                if wait > 0 and not producer.done():
+                    await asyncio.wait({producer}, timeout=wait)
+                if not producer.done():
+                    prepaid = await slot_or_end()
+                if producer.done():
+                    # A slot already taken for an intermediate edit pays for the final one instead.
+                    wait = last_update + edit_interval_s - clock()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+            if not prepaid:
+                # The first post or the final edit: take the slot before reading the text, so
+                # whatever arrived while waiting for it goes out in the same request.
+                await pacer.acquire(URGENT)
+                prepaid = True
+            # Edits the base interval would have sent for text that waited longer (adaptive pacing).
+            folded = int((clock() - pending_since) / edit_interval_s - 0.5) if pending_since is not None else 0
+            if folded > 0:
+                result.coalesced += folded
+                pacer.coalesced(folded)
+            pending_since = None
             finished = producer.done()
             if finished:
                 producer.result()  # re-raise a stream failure
-            await update()
+            await update(finished, prepaid)
             if finished:
                 return result
     except MessageGone:
         result.abandoned = True
         return result
     finally:
+        pacer.stream_ended()
         if not producer.done():
             producer.cancel()
             try:

@@ -1,4 +1,9 @@
-"""/admin status: backends reachable, the model serving each persona, and the generation queue."""
+"""/admin status: backends reachable, the model serving each persona, the generation queue, the Discord
+request budget, and channels where Discord refuses the bot something.
+
+It never builds a backend (that may load a model for a minute): a persona whose backend is not
+built yet is shown as such.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -27,13 +32,17 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
     @app_commands.command(name="status")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def status(self, interaction: discord.Interaction) -> None:
-        """Show whether the model backends answer, which model serves each persona, and the queue. Needs Manage Server."""
+        """Show model backends, the queue, Discord request rate and channels with missing permissions. Needs Manage Server."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         bot = self.bot
         lines = ["**Personas**"]
         for spec in sorted(bot.personas.values(), key=lambda p: p.name):
             try:
-                backend = bot.pool.for_persona(spec)
+                backend = bot.pool.built(spec)
+                if backend is None:
+                    lines.append(f"• **{spec.display_name}** (`{spec.name}`): model `{_configured(bot, spec)}`: "
+                                 "⏳ not loaded yet (it loads in the background, or on its first message)")
+                    continue
                 model = backend.model_name
                 health = await asyncio.wait_for(backend.health(), HEALTH_TIMEOUT_S)
                 state = f"✅ {health}"
@@ -54,7 +63,24 @@ class AdminCog(commands.GroupCog, group_name="admin", group_description="Bot adm
             f"• conversations with work: {conv.active}, messages folded into next turns: {conv.pending}",
             f"• gateway latency: {bot.latency * 1000:.0f} ms" if bot.latency == bot.latency else "• gateway latency: unknown",
         ]
-        await interaction.followup.send("\n".join(lines), ephemeral=True)
+        budget = bot.requests
+        lines += [
+            "**Discord requests**",
+            f"• {budget.rate():.1f}/s now (peak {budget.peak_rate:.0f}/s, budget {budget.rate_limit:g}/s), "
+            f"{budget.total()} sent, {budget.rate_limited} rate-limited (429), {budget.waiting} waiting",
+            f"• replies streaming: {budget.streams}, edits coalesced: {budget.coalesced_edits}",
+        ]
+        problems = bot.channel_problems.current()
+        if problems:
+            lines.append("**Channels with problems**")
+            for problem in problems[:20]:
+                what = f"missing **{problem.need}**" if problem.need != "history unreadable" else "history unreadable"
+                lines.append(f"• <#{problem.channel_id}>: {what} ({problem.detail})")
+            if len(problems) > 20:
+                lines.append(f"• … and {len(problems) - 20} more")
+        else:
+            lines.append("**Channels with problems**: none seen")
+        await interaction.followup.send("\n".join(lines)[:2000], ephemeral=True)
 
 
 def _configured(bot: "PersonaBot", spec) -> str:

@@ -2,10 +2,19 @@
 
 Flow of a message: `on_message` drops bots, webhooks and system messages, asks the routing
 `Directory` (synchronously, so arrival order is kept) whether and as whom to answer, and queues the
-message on its conversation. The conversation's worker (`answer_batch`) gets every message that
-arrived since its last reply, takes a generation slot (or posts the busy notice when the queue is
-full), reads the history back from Discord, streams the engine's reply into Discord, and hands the
-exchange to the one write path, `log_exchange`, which stores it only if the member opted in.
+message on the cog's own `ConversationQueue`. The conversation's worker (`answer_batch`) gets every
+message that arrived since its last reply, takes a generation slot (or posts the busy notice when
+the queue is full), reads the history back from Discord, streams the engine's reply into Discord
+under the bot's request budget, and hands the exchange to the one write path, `log_exchange`,
+which stores it only if the member opted in.
+
+Whatever Discord does, the member is answered or the channel is given up on knowingly:
+- history that can't be read (403, 404, 5xx, timeout): the reply is built from the message itself
+  and what the bot saw live; logged once per channel, listed by `/admin status`;
+- 403 on sending (no Send Messages): one log line, and the channel is left alone (no requests)
+  until its permissions change or the problem expires;
+- a webhook deleted meanwhile: the reply goes out as the bot account (see `_io.WebhookSink`);
+- any other failure to post a reply: a short notice in the channel, never silence.
 
 Logs carry ids, lengths, persona names and error types, never message text.
 """
@@ -14,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from operator import itemgetter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,12 +30,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.conversations.history import to_turns
-from bot.conversations.notices import BUSY_NOTICE, RESET_NOTICE
+from bot.conversations import channel_health
+from bot.conversations.budget import COSMETIC, NORMAL, URGENT
+from bot.conversations.history import ChatMessage, HistoryItem, RecentMessages, in_reply_order, to_turns
+from bot.conversations.notices import BUSY_NOTICE, REPLY_FAILED_NOTICE, RESET_NOTICE
 from bot.conversations.routing import Incoming, Route
-from bot.conversations.scheduling import Busy
+from bot.conversations.scheduling import Busy, ConversationQueue
 from bot.conversations.streaming import render_stream
-from bot.conversations.history import ChatMessage, HistoryItem, RecentMessages
 from bot.conversations.split import split_message
 from bot.conversations.streaming import MessageGone
 from bot.discord_bot._io import ChannelSink, Speakers, WebhookSink, Webhooks
@@ -46,7 +55,7 @@ log = logging.getLogger(__name__)
 # skipping it saves a request per message. A queued or slow generation shows it.
 TYPING_GRACE_S = 0.25
 TYPING_REFRESH_S = 8.0   # Discord shows typing for about 10 s per trigger
-_ORDER = itemgetter(0, 1, 2)   # (anchor, is a reply, id): a reply right after what it answered
+HISTORY_TIMEOUT_S = 5.0  # a history read slower than this is given up: the reply goes on without it
 
 
 @dataclass(slots=True)
@@ -74,6 +83,10 @@ class ChatCog(commands.Cog):
         self.webhooks = Webhooks(bot)
         self.speakers = Speakers(bot, self.webhooks)
         self.recent = RecentMessages(per_channel=100)
+        self.queue: ConversationQueue[Pending] = ConversationQueue(self.answer_batch, on_error=self._conversation_failed)
+
+    async def cog_unload(self) -> None:
+        await self.queue.aclose()
 
     # -- incoming messages ----------------------------------------------------------------------
 
@@ -83,7 +96,7 @@ class ChatCog(commands.Cog):
         if bot.user is None:
             return
         # Every message is context, the bot's own and other bots' included.
-        self.recent.add(message.channel.id, self.speakers.from_message(message))
+        self.recent.add(message.channel.id, self.speakers.classify(message))
         if message.author.bot or message.webhook_id is not None:
             return  # never answer bots, webhooks (our personas included) or itself
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
@@ -91,9 +104,11 @@ class ChatCog(commands.Cog):
         route = bot.directory.route(self._incoming(message))
         if route is None:
             return
+        if bot.channel_problems.has(message.channel.id, channel_health.SEND):
+            return  # no Send Messages here: given up quietly (logged once when found)
         log.debug("queued message %s in %s for %s (%s)", message.id, route.conversation_key, route.persona, route.reason)
         bot.metrics.message(bot.persona(route.persona).name)
-        bot.conversations.submit(route.conversation_key, Pending(message, route, time.monotonic()))
+        self.queue.submit(route.conversation_key, Pending(message, route, time.monotonic()))
 
     def _incoming(self, message: discord.Message) -> Incoming:
         me = self.bot.user.id
@@ -114,8 +129,8 @@ class ChatCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        if "author" in payload.data and self.bot.user is not None:
-            self.recent.edit(payload.channel_id, self.speakers.from_payload(payload.data))
+        if self.bot.user is not None:
+            self.recent.edit(payload.channel_id, self.speakers.classify(payload.message))
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -131,6 +146,14 @@ class ChatCog(commands.Cog):
         # A new session (not a resume) may have missed events: read channels back afresh.
         self.recent.forget()
 
+    @commands.Cog.listener()
+    async def on_guild_channel_update(self, before, after) -> None:
+        self.bot.channel_problems.clear(after.id)   # permissions may have changed: try again
+
+    @commands.Cog.listener()
+    async def on_guild_role_update(self, before, after) -> None:
+        self.bot.channel_problems.clear()
+
     # -- answering ------------------------------------------------------------------------------
 
     async def answer_batch(self, key: str, batch: list[Pending]) -> None:
@@ -144,10 +167,16 @@ class ChatCog(commands.Cog):
         if run:
             await self._answer(key, run)
 
+    def _conversation_failed(self, key, exc: BaseException) -> None:
+        log.error("conversation %s: reply failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
+
     async def _answer(self, key: str, run: list[Pending]) -> None:
         bot = self.bot
         last = run[-1]
         message = last.message
+        channel_id = message.channel.id
+        if bot.channel_problems.has(channel_id, channel_health.SEND):
+            return
         persona = bot.persona(last.route.persona)
         try:
             slot = bot.gate.slot()
@@ -157,17 +186,29 @@ class ChatCog(commands.Cog):
             bot.metrics.refused(persona.name)
             await self._post_notice(message, BUSY_NOTICE)
             return
-        typing = _Typing(bot.http, message.channel.id)
+        typing = _Typing(message.channel, bot.requests)
         started = time.monotonic()
+        result = tracked = None
         try:
             async with slot:
+                await bot.pool.prepare(persona)   # normally built at start-up; never on the event loop
                 history = await self._history(message, persona)
                 stream = bot.engine.respond(persona, to_turns(history, persona, bot.personas))
                 sink = await self._sink(message, persona, reply=last.route.reason in ("mention", "reply"))
-                result = await render_stream(stream, _Tracked(sink, typing, self.speakers, message.id),
-                                             edit_interval_s=bot.settings.discord.edit_interval_s)
+                tracked = _Tracked(sink, typing, self.speakers, message.id)
+                result = await render_stream(stream, tracked, edit_interval_s=bot.settings.discord.edit_interval_s,
+                                             pacer=bot.requests)
+        except discord.Forbidden as exc:
+            typing.cancel()
+            if tracked is None or not tracked.posted:
+                self._cannot_send(channel_id, exc)
+            else:
+                log.warning("reply to message %s in %s refused mid-way: HTTP 403 (code %s)", message.id, key, exc.code)
+                await self._post_notice(message, REPLY_FAILED_NOTICE)
+            return
         except discord.HTTPException as exc:
             log.warning("reply to message %s in %s failed: HTTP %s (code %s)", message.id, key, exc.status, exc.code)
+            await self._post_notice(message, REPLY_FAILED_NOTICE)
             return
         except Exception:
             # A bug, not a backend failure (the engine turns those into the apology itself): the
@@ -197,10 +238,17 @@ class ChatCog(commands.Cog):
                            guild_id=str(message.guild.id) if message.guild else None,
                            error=reply.error.split(":", 1)[0] if reply.error else None)
 
+    def _cannot_send(self, channel_id: int, exc: discord.HTTPException) -> None:
+        if self.bot.channel_problems.report(channel_id, channel_health.SEND, f"HTTP {exc.status}, code {exc.code}"):
+            log.warning("no permission to send in channel %s (HTTP %s, code %s): not answering there until its "
+                        "permissions change", channel_id, exc.status, exc.code)
+
     async def _history(self, message: discord.Message, persona: PersonaSpec) -> list[ChatMessage]:
-        """The conversation read back from Discord, oldest first, ending with `message`."""
+        """The conversation read back from Discord, oldest first, ending with `message`.
+
+        Never fails: what cannot be read is left out, and the reply goes on with what is known.
+        """
         limit = history_limit(persona)
-        http = self.bot.http
         if message.reference is not None and message.reference.message_id is not None:
             items = await self._reply_chain(message, limit)
         else:
@@ -208,73 +256,89 @@ class ChatCog(commands.Cog):
             recent = self.recent.get(channel_id, limit)
             if recent is None:
                 # First reply in this channel since start-up: read it back once; events keep it current.
-                self.recent.seed(channel_id, [self.speakers.from_payload(d) for d in await http.logs_from(channel_id, limit)])
-                recent = self.recent.get(channel_id, limit) or []
-            items = self._in_reply_order(message, recent)
+                if await self._seed(message.channel):
+                    recent = self.recent.get(channel_id, limit) or []
+                else:
+                    recent = self.recent.held(channel_id, limit)
+            items = in_reply_order(self.speakers.classify(message), recent, self.speakers.answered)
         return [item.chat for item in items]
+
+    async def _seed(self, channel) -> bool:
+        """Read the channel's history into the recent window; False when Discord won't give it."""
+        problems = self.bot.channel_problems
+        if problems.has(channel.id, channel_health.HISTORY):
+            return False
+        try:
+            # The slot first: waiting for our own budget is not Discord being slow.
+            async with self.bot.requests.slot(NORMAL):
+                async with asyncio.timeout(HISTORY_TIMEOUT_S):
+                    messages = [m async for m in channel.history(limit=self.recent.per_channel)]
+        except discord.HTTPException as exc:
+            need = channel_health.HISTORY if exc.status in (403, 404) else channel_health.UNREADABLE
+            if problems.report(channel.id, need, f"HTTP {exc.status}, code {exc.code}"):
+                log.warning("cannot read the history of channel %s (HTTP %s, code %s): answering from the message "
+                            "itself and what the bot saw live", channel.id, exc.status, exc.code)
+            return False
+        except TimeoutError:
+            if problems.report(channel.id, channel_health.UNREADABLE, f"no answer in {HISTORY_TIMEOUT_S:.0f} s"):
+                log.warning("history of channel %s did not arrive within %.0f s: answering from the message itself",
+                            channel.id, HISTORY_TIMEOUT_S)
+            return False
+        problems.clear(channel.id, channel_health.UNREADABLE)
+        self.recent.seed(channel.id, [self.speakers.classify(m) for m in messages])
+        return True
 
     async def _reply_chain(self, message: discord.Message, limit: int) -> list[HistoryItem]:
         """The message, what it replies to, what that replies to... (oldest first)."""
-        chain = [HistoryItem(self.speakers.to_chat_message(message), message.reference.message_id, False)]
+        channel = message.channel
+        chain = [HistoryItem(self.speakers.classify(message).chat, message.reference.message_id, False)]
+        resolved = message.reference.resolved
         while len(chain) < limit:
             last = chain[-1]
             # A persona's webhook post carries no reference: we remember what it answered.
             ref_id = self.speakers.answered.get(last.chat.id, last.reference) if last.ours else last.reference
             if ref_id is None:
                 break
-            try:
-                data = await self.bot.http.get_message(message.channel.id, ref_id)
-            except discord.HTTPException:
-                break  # deleted or not readable: the chain ends here
-            chain.append(self.speakers.from_payload(data))
+            item = self.recent.find(channel.id, ref_id)
+            if item is None and isinstance(resolved, discord.Message) and resolved.id == ref_id:
+                item = self.speakers.classify(resolved)   # the gateway delivered the replied-to message
+            if item is None:
+                try:
+                    async with self.bot.requests.slot(NORMAL):
+                        async with asyncio.timeout(HISTORY_TIMEOUT_S):
+                            item = self.speakers.classify(await channel.fetch_message(ref_id))
+                except (discord.HTTPException, TimeoutError) as exc:
+                    status = getattr(exc, "status", "timeout")
+                    if status == 403 and self.bot.channel_problems.report(channel.id, channel_health.HISTORY, "HTTP 403"):
+                        log.warning("cannot read messages of channel %s (HTTP 403): the reply chain ends there", channel.id)
+                    break  # deleted or not readable: the chain ends here
+            chain.append(item)
         chain.reverse()
         return chain
 
-    def _in_reply_order(self, message: discord.Message, recent: list[HistoryItem]) -> list[HistoryItem]:
-        """The channel's recent messages up to `message`, with each of our replies right after what it answered.
-
-        A reply is posted after the messages that arrived while it was generated, so in channel
-        order it would follow them; the model must see it where it belongs. Messages newer than
-        `message` are left for the next turn.
-        """
-        answered = self.speakers.answered
-        mid = message.id
-        keyed = []
-        present = moved = False
-        for item in recent:
-            cid = item.chat.id
-            anchor = cid
-            if item.ours:
-                target = answered.get(cid, item.reference)
-                if target is not None:
-                    anchor = target
-            if anchor <= mid:
-                if anchor != cid:
-                    moved = True
-                elif cid == mid:
-                    present = True
-                keyed.append((anchor, anchor != cid, cid, item))
-        if not present:
-            keyed.append((mid, False, mid, HistoryItem(self.speakers.to_chat_message(message))))
-        if moved or not present:
-            keyed.sort(key=_ORDER)
-        return [k[3] for k in keyed]
-
     async def _sink(self, message: discord.Message, persona: PersonaSpec, *, reply: bool):
+        fallback = ChannelSink(message.channel, message if reply else None)
         parent = self.webhooks.usable_in(message.channel)
         if parent is not None:
-            hook = await self.webhooks.for_persona(parent, persona)
+            async with self.bot.requests.slot(NORMAL):
+                hook = await self.webhooks.for_persona(parent, persona)
             if hook is not None:
                 thread = message.channel if isinstance(message.channel, discord.Thread) else None
-                return WebhookSink(hook, persona, thread)
-        return ChannelSink(message.channel, message if reply else None)
+                return WebhookSink(hook, persona, thread, fallback, self.webhooks, parent.id)
+        return fallback
 
     async def _post_notice(self, message: discord.Message, text: str) -> None:
+        channel_id = message.channel.id
+        if self.bot.channel_problems.has(channel_id, channel_health.SEND):
+            return
         try:
-            await message.channel.send(text, reference=message.to_reference(fail_if_not_exists=False),
-                                       mention_author=False)
+            async with self.bot.requests.slot(URGENT):
+                await message.channel.send(text, reference=message.to_reference(fail_if_not_exists=False),
+                                           mention_author=False)
+        except discord.Forbidden as exc:
+            self._cannot_send(channel_id, exc)
         except discord.HTTPException as exc:
-            log.warning("could not post a notice in %s: HTTP %s", message.channel.id, exc.status)
+            log.warning("could not post a notice in %s: HTTP %s", channel_id, exc.status)
 
     # -- feedback -------------------------------------------------------------------------------
 
@@ -330,11 +394,17 @@ class ChatCog(commands.Cog):
         """The persona's greeting (a card's first message) opens the thread, as the persona."""
         text = macros.resolve(persona.greeting, char=persona.display_name, user=member_name)
         parent = self.webhooks.usable_in(thread)
-        hook = await self.webhooks.for_persona(parent, persona) if parent is not None else None
-        sink = WebhookSink(hook, persona, thread) if hook is not None else ChannelSink(thread)
+        fallback = ChannelSink(thread)
+        sink = fallback
+        if parent is not None:
+            async with self.bot.requests.slot(NORMAL):
+                hook = await self.webhooks.for_persona(parent, persona)
+            if hook is not None:
+                sink = WebhookSink(hook, persona, thread, fallback, self.webhooks, parent.id)
         try:
             for part in split_message(text):
-                await sink.send(part)
+                async with self.bot.requests.slot(URGENT):
+                    await sink.send(part)
         except (discord.HTTPException, MessageGone) as exc:   # the thread still works without it
             log.warning("could not post %s's greeting in thread %s: %s", persona.name, thread.id, type(exc).__name__)
 
@@ -345,17 +415,18 @@ class ChatCog(commands.Cog):
 
 
 class _Typing:
-    """The typing indicator of one reply: shown only if no text is visible after TYPING_GRACE_S.
+    """The typing indicator of one reply: shown only if no text is visible after TYPING_GRACE_S,
+    and only when the request budget has room at once (it is cosmetic).
 
     A timer, not a task: most replies are on screen before the grace ends, and then the indicator
     costs one timer handle and no request.
     """
 
-    __slots__ = ("_http", "_channel_id", "_timer", "_task")
+    __slots__ = ("_channel", "_budget", "_timer", "_task")
 
-    def __init__(self, http, channel_id: int):
-        self._http = http
-        self._channel_id = channel_id
+    def __init__(self, channel: discord.abc.Messageable, budget):
+        self._channel = channel
+        self._budget = budget
         self._task: asyncio.Task | None = None
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(TYPING_GRACE_S, self._start)
 
@@ -366,10 +437,12 @@ class _Typing:
     async def _run(self) -> None:
         try:
             while True:
-                await self._http.send_typing(self._channel_id)
+                if self._budget.try_acquire(COSMETIC):
+                    with self._budget.prepaid_slot(COSMETIC):
+                        await self._channel.typing()
                 await asyncio.sleep(TYPING_REFRESH_S)
         except discord.HTTPException as exc:  # cosmetic: never let typing break a reply
-            log.debug("typing indicator failed in %s: HTTP %s", self._channel_id, exc.status)
+            log.debug("typing indicator failed in %s: HTTP %s", self._channel.id, exc.status)
 
     def cancel(self) -> None:
         if self._timer is not None:
@@ -389,10 +462,12 @@ class _Tracked:
         self._typing = typing
         self._speakers = speakers
         self._answered = answered
+        self.posted = False
 
     async def send(self, text: str):
         self._typing.cancel()
         handle = await self._sink.send(text)
+        self.posted = True
         self._speakers.remember_answer(handle.id, self._answered)
         return handle
 

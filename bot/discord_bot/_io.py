@@ -1,27 +1,29 @@
-"""Discord I/O for the chat cog: messages → `ChatMessage`, and where replies are posted.
+"""Discord I/O for the chat cog: messages → `MessageFacts`, and where replies are posted.
+
+Everything goes through discord.py's public API: `Messageable.send`, `Message.edit`,
+`Webhook.send`/`edit_message`, `channel.history`, `fetch_message`.
 
 Replies go through a channel webhook under the persona's display name and avatar when the bot has
 Manage Webhooks in the channel (so several personas can share it), else through the plain bot
 account as a reply to the member's message. A persona whose avatar is a local file (an imported
 card's image) rather than a URL gets its own webhook in the channel, created with that image as
-the webhook's avatar: a webhook message can only name an avatar by URL. Both sinks map "the message is gone" (deleted
-mid-stream, channel or thread removed) to `MessageGone` so the streaming core abandons quietly.
+the webhook's avatar: a webhook message can only name an avatar by URL. A webhook deleted meanwhile
+(404, Unknown Webhook) is forgotten, the reply continues as the bot account, and the next reply
+finds or creates a new webhook. Both sinks map "the message is gone" (deleted mid-stream, channel
+or thread removed) to `MessageGone` so the streaming core abandons quietly.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import discord
-from discord.http import handle_message_parameters
-from discord.utils import MISSING
 
-from bot.conversations.history import ChatMessage, HistoryItem
+from bot.conversations.classify import Identity, MessageFacts, classify
+from bot.conversations.history import HistoryItem
 from bot.conversations.streaming import MessageGone
 from bot.persona.spec import PersonaSpec
 
@@ -31,58 +33,35 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WEBHOOK_NAME = "personabot"
-# Discord error codes meaning the target no longer exists: unknown channel / message / webhook.
-_GONE_CODES = {10003, 10008, 10015}
-_USER_MENTION = re.compile(r"<@!?(\d+)>")
+UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK = 10003, 10008, 10015
+_CHAT_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 _NO_PINGS = discord.AllowedMentions.none()
 
 
 def _gone(exc: discord.HTTPException) -> bool:
-    return isinstance(exc, discord.NotFound) or exc.code in _GONE_CODES
-
-
-class Posted(NamedTuple):
-    """A message the bot account posted: all a reply needs to edit it later."""
-
-    id: int
-    channel_id: int
+    return isinstance(exc, discord.NotFound) or exc.code in (UNKNOWN_CHANNEL, UNKNOWN_MESSAGE, UNKNOWN_WEBHOOK)
 
 
 class ChannelSink:
-    """Post as the bot account; the first part replies to the member's message when asked to.
-
-    Goes through discord.py's HTTP layer rather than `channel.send`/`message.edit`, which build a
-    full `Message` from every response: the reply only needs the new message's id, and the gateway
-    delivers the message itself anyway.
-    """
+    """Post as the bot account; the first part replies to the member's message when asked to."""
 
     def __init__(self, channel: discord.abc.Messageable, reference: discord.Message | None = None):
         self.channel = channel
         self.reference = reference
 
-    async def send(self, text: str) -> Posted:
+    async def send(self, text: str) -> discord.Message:
         ref, self.reference = self.reference, None
-        channel = self.channel
-        state = channel._state
         try:
-            with handle_message_parameters(
-                content=text, nonce=secrets.randbits(64), allowed_mentions=_NO_PINGS,
-                message_reference=ref.to_reference(fail_if_not_exists=False).to_message_reference_dict() if ref else MISSING,
-                previous_allowed_mentions=state.allowed_mentions, mention_author=False,
-            ) as params:
-                data = await state.http.send_message(channel.id, params=params)
+            return await self.channel.send(text, reference=ref.to_reference(fail_if_not_exists=False) if ref else None,
+                                           allowed_mentions=_NO_PINGS, mention_author=False)
         except discord.HTTPException as exc:
             if _gone(exc):
                 raise MessageGone() from None
             raise
-        return Posted(int(data["id"]), channel.id)
 
-    async def edit(self, handle: Posted, text: str) -> None:
-        state = self.channel._state
+    async def edit(self, handle: discord.Message, text: str) -> None:
         try:
-            with handle_message_parameters(content=text, allowed_mentions=_NO_PINGS,
-                                           previous_allowed_mentions=state.allowed_mentions) as params:
-                await state.http.edit_message(handle.channel_id, handle.id, params=params)
+            await handle.edit(content=text, allowed_mentions=_NO_PINGS)
         except discord.HTTPException as exc:
             if _gone(exc):
                 raise MessageGone() from None
@@ -90,30 +69,53 @@ class ChannelSink:
 
 
 class WebhookSink:
-    """Post through the channel's webhook as the persona (into a thread when given)."""
+    """Post through the channel's webhook as the persona (into a thread when given); if the webhook
+    is gone, carry on through `fallback` (the bot account) and tell `webhooks` to drop it."""
 
-    def __init__(self, webhook: discord.Webhook, persona: PersonaSpec, thread: discord.Thread | None):
+    def __init__(self, webhook: discord.Webhook, persona: PersonaSpec, thread: discord.Thread | None,
+                 fallback: ChannelSink, webhooks: "Webhooks", channel_id: int):
         self.webhook = webhook
         self.persona = persona
         self.thread = thread
+        self.fallback = fallback
+        self._webhooks = webhooks
+        self._channel_id = channel_id
+        self.fell_back = False
 
-    async def send(self, text: str) -> discord.WebhookMessage:
+    def _lost(self) -> None:
+        if not self.fell_back:
+            self.fell_back = True
+            self._webhooks.forget(self._channel_id)
+            log.warning("webhook of channel %s is gone; answering as the bot account, a new one is made next time",
+                        self._channel_id)
+
+    async def send(self, text: str):
+        if self.fell_back:
+            return await self.fallback.send(text)
         try:
             return await self.webhook.send(
                 text, username=self.persona.display_name, avatar_url=self.persona.avatar_url or discord.utils.MISSING,
                 wait=True, thread=self.thread or discord.utils.MISSING, allowed_mentions=_NO_PINGS,
             )
         except discord.HTTPException as exc:
+            if exc.code == UNKNOWN_WEBHOOK or (isinstance(exc, discord.NotFound) and exc.code != UNKNOWN_CHANNEL):
+                self._lost()
+                return await self.fallback.send(text)
             if _gone(exc):
                 raise MessageGone() from None
             raise
 
-    async def edit(self, handle: discord.WebhookMessage, text: str) -> None:
+    async def edit(self, handle, text: str) -> None:
+        if not isinstance(handle, discord.WebhookMessage):
+            await self.fallback.edit(handle, text)
+            return
         try:
             await self.webhook.edit_message(handle.id, content=text, thread=self.thread or discord.utils.MISSING,
                                             allowed_mentions=_NO_PINGS)
         except discord.HTTPException as exc:
-            if _gone(exc):
+            if exc.code == UNKNOWN_WEBHOOK:
+                self._lost()   # the posted part can no longer be edited: the caller posts a notice
+            if _gone(exc) and exc.code != UNKNOWN_WEBHOOK:
                 raise MessageGone() from None
             raise
 
@@ -126,7 +128,7 @@ def _avatar_file(persona: PersonaSpec) -> Path | None:
 
 
 class Webhooks:
-    """One webhook per channel, found or created once and kept for the bot's lifetime."""
+    """One webhook per channel, found or created when first needed, dropped when it turns out gone."""
 
     def __init__(self, bot: "PersonaBot"):
         self.bot = bot
@@ -164,6 +166,14 @@ class Webhooks:
                     self._by_persona[key] = await self._find_or_create(parent, f"{WEBHOOK_NAME}-{persona.name}"[:80], avatar)
         return self._by_persona[key] or await self.for_channel(parent)
 
+    def forget(self, channel_id: int) -> None:
+        """The channel's webhook was deleted: find or create one again next time."""
+        hooks = [self._by_channel.pop(channel_id, None)]
+        hooks += [self._by_persona.pop(key) for key in [k for k in self._by_persona if k[0] == channel_id]]
+        for hook in hooks:
+            if hook is not None:
+                self.ids.discard(hook.id)
+
     async def _find_or_create(self, parent: discord.TextChannel, name: str = WEBHOOK_NAME,
                               avatar: Path | None = None) -> discord.Webhook | None:
         try:
@@ -186,91 +196,52 @@ class Webhooks:
 
 
 class Speakers:
-    """Tells who wrote a message: a member, the bot itself, one of its personas, another bot."""
+    """Tells who wrote a message (`bot.conversations.classify`), from discord.py's `Message`."""
 
     def __init__(self, bot: "PersonaBot", webhooks: Webhooks):
         self.bot = bot
         self.webhooks = webhooks
+        self._identity: Identity | None = None
+        self._identity_personas: tuple[str, ...] = ()
         # Which member message each persona post answered: webhook posts cannot carry a reply
         # reference, so this keeps a reply chain going through them. Bounded; lost on restart.
         self.answered: OrderedDict[int, int] = OrderedDict()
 
     @property
-    def _by_display(self) -> dict[str, str]:
-        # Built per call: personas can be added while the bot runs (/persona import), and there are few.
-        return {p.display_name.lower(): p.name for p in self.bot.personas.values()}
+    def identity(self) -> Identity:
+        # Rebuilt when the persona set changes (/persona import, twins): display names map to personas.
+        names = tuple(self.bot.personas)
+        if self._identity is None or names != self._identity_personas:   # the bot's user is known once logged in
+            self._identity = Identity(self.bot.user.id, self.bot.application_id,
+                                      {p.display_name.lower(): p.name for p in self.bot.personas.values()},
+                                      self.webhooks.ids)
+            self._identity_personas = names
+        return self._identity
 
     def remember_answer(self, reply_id: int, answered_id: int) -> None:
         self.answered[reply_id] = answered_id
         while len(self.answered) > 10_000:
             self.answered.popitem(last=False)
 
+    @staticmethod
+    def facts(message: discord.Message) -> MessageFacts:
+        author = message.author
+        return MessageFacts(
+            id=message.id, author_id=author.id, author_name=author.display_name, content=message.content,
+            author_username=author.name, author_is_bot=author.bot,
+            mentions={u.id: u.display_name for u in message.mentions} if message.mentions else {},
+            reference_id=message.reference.message_id if message.reference else None,
+            webhook_id=message.webhook_id, application_id=message.application_id,
+            is_chat=message.type in _CHAT_TYPES, from_interaction=message.interaction_metadata is not None,
+        )
+
+    def classify(self, message: discord.Message) -> HistoryItem:
+        return classify(self.facts(message), self.identity)
+
     def persona_of(self, message: discord.Message) -> str | None:
         """The persona that posted `message` through one of our webhooks, else None."""
-        if message.webhook_id is None:
-            return None
-        ours = message.webhook_id in self.webhooks.ids or (
-            message.application_id is not None and message.application_id == self.bot.application_id)
-        return self._by_display.get(message.author.name.lower()) if ours else None
+        return self.identity.persona_of(self.facts(message)) if message.webhook_id is not None else None
 
     def clean(self, message: discord.Message) -> str:
         """Content with the bot's mention removed and other mentions shown as @name."""
-        return self._clean(message.content, {u.id: u.display_name for u in message.mentions})
-
-    def _clean(self, content: str, names: dict[int, str]) -> str:
-        me = self.bot.user.id
-
-        def sub(m: re.Match) -> str:
-            uid = int(m.group(1))
-            return "" if uid == me else "@" + names.get(uid, "someone")
-
-        return _USER_MENTION.sub(sub, content).strip() if "<@" in content else content.strip()
-
-    def to_chat_message(self, message: discord.Message) -> ChatMessage:
-        return self.from_message(message).chat
-
-    def from_message(self, message: discord.Message) -> HistoryItem:
-        """A message the gateway delivered."""
-        author = message.author
-        ref = message.reference.message_id if message.reference else None
-        if author.id == self.bot.user.id:
-            system = message.type not in (discord.MessageType.default, discord.MessageType.reply) \
-                or message.interaction_metadata is not None
-            return HistoryItem(ChatMessage(message.id, str(author.id), author.display_name, message.content,
-                                           "system" if system else "self"), ref, True)
-        persona = self.persona_of(message)
-        if persona is not None:
-            return HistoryItem(ChatMessage(message.id, str(author.id), author.display_name, message.content,
-                                           "persona", persona), ref, True)
-        speaker = "bot" if author.bot else "member"
-        return HistoryItem(ChatMessage(message.id, str(author.id), author.display_name, self.clean(message), speaker), ref)
-
-    def from_payload(self, data: dict) -> HistoryItem:
-        """A message read back over REST, as the raw payload.
-
-        History is read as JSON rather than as discord.py `Message` objects: building those (author,
-        member, referenced message, ...) for a hundred messages per reply cost more than everything
-        else the bot does for a message.
-        """
-        author = data["author"]
-        author_id = int(author["id"])
-        mid = int(data["id"])
-        ref = (data.get("message_reference") or {}).get("message_id")
-        ref_id = int(ref) if ref else None
-        name = (data.get("member") or {}).get("nick") or author.get("global_name") or author.get("username") or "someone"
-        content = data.get("content") or ""
-        if author_id == self.bot.user.id:
-            system = data.get("type", 0) not in (0, 19) or bool(data.get("interaction_metadata"))
-            chat = ChatMessage(mid, str(author_id), name, content, "system" if system else "self")
-            return HistoryItem(chat, ref_id, True)
-        webhook_id = data.get("webhook_id")
-        if webhook_id is not None:
-            ours = int(webhook_id) in self.webhooks.ids or str(data.get("application_id")) == str(self.bot.application_id)
-            persona = self._by_display.get((author.get("username") or "").lower()) if ours else None
-            if persona is not None:
-                chat = ChatMessage(mid, str(author_id), name, content, "persona", persona)
-                return HistoryItem(chat, ref_id, True)
-        names = {int(u["id"]): u.get("global_name") or u.get("username") or "someone" for u in data.get("mentions") or ()}
-        chat = ChatMessage(mid, str(author_id), name, self._clean(content, names), "bot" if author.get("bot") else "member")
-        return HistoryItem(chat, ref_id, False)
-
+        return self.classify(message).chat.content

@@ -2,7 +2,9 @@
 
 Lifetimes: the entry point opens the database, the backend pool and the engine, passes them in and
 closes them after the bot (`async with PersonaBot(...) as bot: await bot.start(token)`). The bot owns
-only in-process state: the routing directory, the per-conversation queue and the generation gate.
+only in-process state: the routing directory, the generation gate, the Discord request budget
+(`requests`: every REST call discord.py makes passes through it, see `_requests`) and the channels
+where Discord refused something (`channel_problems`). The chat cog owns the conversation queue.
 Cogs are loaded, the consent view registered (persistent across restarts) and slash commands synced
 in `setup_hook`: to DISCORD_DEV_GUILD when set (instant), else globally.
 """
@@ -18,8 +20,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.backends.pool import BackendPool
+from bot.conversations.budget import RequestBudget
+from bot.conversations.channel_health import ChannelProblems
 from bot.conversations.routing import Directory
 from bot.conversations.scheduling import ConversationQueue, GenerationGate
+from bot.discord_bot._requests import request_trace
 from bot.engine import ChatEngine
 from bot.persona.spec import PersonaSpec
 from bot.settings import Settings
@@ -75,6 +80,9 @@ class PersonaBot(commands.Bot):
         intents.message_content = True   # privileged: enable it for the application (see docs_discord_setup.md)
         # A persona's words must never ping anyone: models can write @everyone or <@id>.
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        # One budget for every REST request, discord.py's own included (its HTTP session's trace hooks).
+        self.requests = RequestBudget(settings.discord.requests_per_second)
+        options.setdefault("http_trace", request_trace(self.requests))
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=PersonaTree,
                          help_command=None, **options)
         self.settings = settings
@@ -86,6 +94,7 @@ class PersonaBot(commands.Bot):
         self.model_sync = model_sync              # bot.serving.model_sync.ModelSync, when the entry point made one
         from bot.observability.metrics import BotMetrics
         self.metrics = metrics if metrics is not None else BotMetrics()   # the entry point serves its registry
+        self.requests.observers.append(self.metrics.discord_request)     # every request, by route class and status
         self.taking_messages = True               # False once shutdown began: member messages are ignored
         self._background: list[asyncio.Task] = []
         default = settings.core.default_persona
@@ -95,8 +104,7 @@ class PersonaBot(commands.Bot):
         self.default_persona = default
         self.directory = Directory(default, dms_enabled=settings.discord.dms_enabled)
         self.gate = GenerationGate(settings.discord.max_concurrent_generations, settings.discord.max_queue)
-        self.conversations: ConversationQueue = ConversationQueue(self._dispatch_batch, on_error=self._conversation_failed)
-        self._batch_handler = None
+        self.channel_problems = ChannelProblems()
         # discord.py logs whole gateway events and request bodies at DEBUG, and aiosqlite every
         # statement with its parameters: both carry members' messages, which must never reach the
         # application logs of members who have not opted in, whatever the root log level.
@@ -113,6 +121,11 @@ class PersonaBot(commands.Bot):
         known = {label.lower() for label in self.engine.other_persona_labels}
         self.engine.other_persona_labels.extend(label for label in spec.labels if label.lower() not in known)
 
+    @property
+    def conversations(self) -> ConversationQueue:
+        """The chat cog's conversation queue (status, draining in tests)."""
+        return self.get_cog("ChatCog").queue
+
     def persona(self, name: str | None) -> PersonaSpec:
         """A persona by name, falling back to the default (a binding may outlive its persona)."""
         return self.personas.get(name or "") or self.personas[self.default_persona]
@@ -125,10 +138,11 @@ class PersonaBot(commands.Bot):
         from bot.discord_bot._persona_cog import PersonaCog
         from bot.discord_bot._privacy_cog import PrivacyCog
 
+        # Before connecting: a model loads in a worker thread, and no heartbeat is due yet.
+        log.info("preparing the model backends of %d persona(s) before connecting", len(self.personas))
+        await self.pool.prepare_all(self.personas.values())
         await self.directory.load(self.db)
-        chat = ChatCog(self)
-        self._batch_handler = chat.answer_batch
-        for cog in (chat, PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
+        for cog in (ChatCog(self), PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
             await self.add_cog(cog)
         self.add_view(ConsentView(self))
         await self.add_cog(CurationCog(self))
@@ -178,12 +192,6 @@ class PersonaBot(commands.Bot):
     async def on_message(self, message: discord.Message) -> None:
         """No prefix commands: messages are handled by the chat cog's listener only."""
 
-    async def _dispatch_batch(self, key, batch) -> None:
-        await self._batch_handler(key, batch)
-
-    def _conversation_failed(self, key, exc: BaseException) -> None:
-        log.error("conversation %s: reply failed: %s", key, type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
-
     def stop_taking_messages(self) -> None:
         """Shutdown: ignore member messages from now on; replies already accepted go on."""
         self.taking_messages = False
@@ -198,5 +206,4 @@ class PersonaBot(commands.Bot):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
-        await self.conversations.aclose()
-        await super().close()
+        await super().close()      # removes the cogs: the chat cog stops its conversations

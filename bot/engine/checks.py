@@ -2,8 +2,8 @@
 
 - `leaked_label(raw, persona)`: the speaker label a raw output leaks ("TIM:" opening it, or a line
   starting "User:"), or None.
-- `estimated_tokens(text)`: a tokenizer-free lower-bound estimate (about four characters a token;
-  words bound it from below for short-word text).
+- `estimated_tokens(text)`: the project's one estimate (`bot.engine.tokens`), with words as a lower
+  bound for short-word text.
 - `looks_runaway(text, max_tokens)`: the reply is as long as the persona's token limit allows, so it
   most likely ran into `max_tokens` instead of ending on its own.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from bot.engine.engine import GENERIC_USER_LABELS
+from bot.engine.tokens import estimate_text_tokens
 from bot.persona.spec import PersonaSpec
 
 
@@ -28,7 +29,7 @@ def leaked_label(raw: str, persona: PersonaSpec, extra_member_labels: list[str] 
 
 
 def estimated_tokens(text: str) -> int:
-    return max(len(text.split()), (len(text) + 3) // 4)
+    return max(len(text.split()), estimate_text_tokens(text))
 
 
 def looks_runaway(text: str, max_tokens: int) -> bool:

@@ -12,6 +12,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from bot.backends.stops import held_back
+
 # Template control tokens that sometimes leak into decoded text.
 CONTROL_STOPS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "</s>")
 
@@ -102,12 +104,7 @@ class StreamCleaner:
 
     def _hold_back(self, text: str) -> int:
         """How many trailing characters to keep back until the next delta."""
-        hold = 0
-        for stop in self.stops:
-            for n in range(min(len(stop) - 1, len(text)), 0, -1):
-                if text.endswith(stop[:n]):
-                    hold = max(hold, n)
-                    break
+        hold = held_back(text, self.stops)
         line_start = text.rfind("\n") + 1
         tail = text[line_start:]
         if self._own_re is not None:

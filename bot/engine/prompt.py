@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from bot.engine.tokens import MESSAGE_OVERHEAD, estimate_text_tokens, estimate_tokens
 from bot.engine.types import Turn
 
 TokenCounter = Callable[[list[dict]], int]
 
-# ChatML-style templates spend a handful of tokens per message on role markers.
-_PER_MESSAGE_OVERHEAD = 5
-
-
-def estimate_tokens(messages: list[dict]) -> int:
-    """Tokenizer-free estimate (about 4 characters a token) for backends that can't count."""
-    total = 0
-    for m in messages:
-        total += _PER_MESSAGE_OVERHEAD + (len(m["content"]) + 3) // 4
-    return total
+__all__ = ["TokenCounter", "build_messages", "estimate_tokens", "render_turns"]
 
 
 def render_turns(turns: Sequence[Turn]) -> list[dict]:
@@ -72,7 +64,7 @@ def build_messages(
     keep = 0
     spent = estimate_tokens([system, *tail])
     for turn in reversed(turns):
-        spent += _PER_MESSAGE_OVERHEAD + (len(turn.content) + 3) // 4   # estimate_tokens of the one turn
+        spent += MESSAGE_OVERHEAD + estimate_text_tokens(turn.content)
         if spent > budget * 1.5 and keep > 0:
             break
         keep += 1

@@ -8,18 +8,18 @@ instance owns its own `CollectorRegistry` (no module-level state), served by
 - `reply(persona, outcome, first_text_s, complete_s)`: a generation ended (`ChatEngine`);
 - `refused(persona)`: no generation slot, the member got the busy notice;
 - `backend_error(backend, kind)`: a backend call failed (`kind`: the error's class name);
-- `discord_request(route_class, status)`: one REST request to Discord and its HTTP status (or a
-  word such as `throttled` from a local limiter). `discord_trace()` gives an `aiohttp.TraceConfig`
-  that discord.py accepts as its public `http_trace` option, and which counts every request;
+- `discord_request(route_class, status)`: one REST request to Discord and its HTTP status (0, a
+  request that got no response, is counted as `error`). The bot's one request budget
+  (`bot.conversations.budget.RequestBudget.observers`) calls it for every request discord.py makes;
+  the route classes come from `bot.discord_bot._requests.route_of`;
 - `watch_queue(fn)` / `watch_models(fn)`: read at scrape time (queue depth; persona → version).
 
 Labels carry only bounded, non-personal values: persona names, outcome words, backend kinds,
 error class names, route classes and status codes. Never message content, never user or channel
-ids: `route_class()` reduces a URL to a fixed set of words.
+ids: route classes are a fixed set of words.
 """
 from __future__ import annotations
 
-import re
 from typing import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -70,7 +70,7 @@ class BotMetrics:
         self._backend_errors.labels(backend, kind).inc()
 
     def discord_request(self, route_class: str, status: int | str) -> None:
-        self._discord_requests.labels(route_class, str(status)).inc()
+        self._discord_requests.labels(route_class, "error" if status == 0 else str(status)).inc()
 
     def watch_queue(self, depth: Callable[[], float]) -> None:
         self._queue_depth.set_function(depth)
@@ -78,22 +78,6 @@ class BotMetrics:
     def watch_models(self, active: Callable[[], Mapping[str, str | None]]) -> None:
         """`active()` → persona → the registry version it serves (None: the spec's own model)."""
         self._models = active
-
-    def discord_trace(self):
-        """An `aiohttp.TraceConfig` counting each request discord.py makes (pass as `http_trace`)."""
-        import aiohttp
-
-        trace = aiohttp.TraceConfig()
-
-        async def on_end(session, context, params) -> None:
-            self.discord_request(route_class(params.method, params.url.path), params.response.status)
-
-        async def on_error(session, context, params) -> None:
-            self.discord_request(route_class(params.method, params.url.path), "error")
-
-        trace.on_request_end.append(on_end)
-        trace.on_request_exception.append(on_error)
-        return trace
 
 
 class _ActiveModels:
@@ -124,29 +108,3 @@ class TrainerMetrics:
     def training_run(self, persona: str, outcome: str) -> None:
         self._runs.labels(persona, outcome).inc()
 
-
-_SNOWFLAKE = re.compile(r"/\d{5,}")
-_ROUTES: list[tuple[str | None, re.Pattern, str]] = [
-    (None, re.compile(r"/reactions(/|$)"), "reaction"),
-    ("POST", re.compile(r"/channels/:id/messages$"), "message_send"),
-    ("PATCH", re.compile(r"/channels/:id/messages/:id$"), "message_edit"),
-    ("DELETE", re.compile(r"/channels/:id/messages/:id$"), "message_delete"),
-    ("GET", re.compile(r"/channels/:id/messages(/:id)?$"), "message_read"),
-    (None, re.compile(r"/channels/:id/typing$"), "typing"),
-    (None, re.compile(r"/threads|/thread-members"), "thread"),
-    (None, re.compile(r"/interactions/"), "interaction"),
-    (None, re.compile(r"/webhooks/"), "webhook"),
-    (None, re.compile(r"/users/@me|/oauth2/|/gateway"), "session"),
-    (None, re.compile(r"/applications/"), "commands"),
-    (None, re.compile(r"/channels/:id$"), "channel"),
-    (None, re.compile(r"/guilds/"), "guild"),
-]
-
-
-def route_class(method: str, path: str) -> str:
-    """A Discord REST path reduced to one of a fixed set of words (no ids, no tokens)."""
-    shape = _SNOWFLAKE.sub("/:id", path)
-    for verb, pattern, name in _ROUTES:
-        if (verb is None or verb == method.upper()) and pattern.search(shape):
-            return name
-    return "other"

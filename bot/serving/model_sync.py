@@ -200,7 +200,8 @@ class ModelSync:
             log.error("persona %s: cannot serve %s, keeping %s: %s", persona.name, wanted or "its spec model",
                       self._routed.get(persona.name) or "its current model", message)
             return SyncResult(persona.name, self._routed.get(persona.name), None, message)
-        changed = persona.name not in self._routed or self._routed[persona.name] != wanted
+        first = persona.name not in self._routed
+        changed = first or self._routed[persona.name] != wanted
         self._routed[persona.name] = wanted
         self._errors.pop(persona.name, None)
         if changed:
@@ -208,6 +209,14 @@ class ModelSync:
             log.log(logging.INFO if wanted or persona.name in self._seen else logging.DEBUG,
                     "persona %s is now served by %s", persona.name, wanted or "its spec model")
         self._seen.add(persona.name)
+        if changed and not first:
+            # Build the new backend now, in a worker thread, rather than on the next message (at
+            # start-up the bot builds every persona's backend before connecting).
+            try:
+                await self._pool.prepare(persona)
+            except Exception as exc:  # logged; the first message retries the build
+                log.error("persona %s: building the backend for %s failed: %s: %s", persona.name,
+                          wanted or "its spec model", type(exc).__name__, exc)
         return SyncResult(persona.name, wanted, model)
 
     async def _route(self, persona: PersonaSpec, version: ModelVersion | None) -> ModelSpec | None:

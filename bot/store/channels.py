@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 MODES = ("mention", "all")
 
@@ -35,19 +35,19 @@ async def bind_channel(db: aiosqlite.Connection, channel_id: str, persona: str, 
                        guild_id: str | None = None, set_by: str | None = None) -> Binding:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    await db.execute(
-        "INSERT INTO channel_bindings(channel_id, guild_id, persona, mode, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(channel_id) DO UPDATE SET persona = excluded.persona, mode = excluded.mode, "
-        "guild_id = excluded.guild_id, set_by = excluded.set_by, set_at = excluded.set_at",
-        (channel_id, guild_id, persona, mode, set_by, utcnow()),
-    )
-    await db.commit()
+    async with transaction(db):
+        await db.execute(
+            "INSERT INTO channel_bindings(channel_id, guild_id, persona, mode, set_by, set_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(channel_id) DO UPDATE SET persona = excluded.persona, mode = excluded.mode, "
+            "guild_id = excluded.guild_id, set_by = excluded.set_by, set_at = excluded.set_at",
+            (channel_id, guild_id, persona, mode, set_by, utcnow()),
+        )
     return Binding(channel_id, persona, mode, guild_id)
 
 
 async def unbind_channel(db: aiosqlite.Connection, channel_id: str) -> bool:
-    cur = await db.execute("DELETE FROM channel_bindings WHERE channel_id = ?", (channel_id,))
-    await db.commit()
+    async with transaction(db):
+        cur = await db.execute("DELETE FROM channel_bindings WHERE channel_id = ?", (channel_id,))
     return cur.rowcount > 0
 
 
@@ -58,12 +58,12 @@ async def list_bindings(db: aiosqlite.Connection) -> list[Binding]:
 
 async def record_chat_thread(db: aiosqlite.Connection, thread_id: str, persona: str, *,
                              parent_channel_id: str | None = None, opened_by: str | None = None) -> ChatThread:
-    await db.execute(
-        "INSERT INTO chat_threads(thread_id, parent_channel_id, persona, opened_by, opened_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT(thread_id) DO UPDATE SET persona = excluded.persona",
-        (thread_id, parent_channel_id, persona, opened_by, utcnow()),
-    )
-    await db.commit()
+    async with transaction(db):
+        await db.execute(
+            "INSERT INTO chat_threads(thread_id, parent_channel_id, persona, opened_by, opened_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(thread_id) DO UPDATE SET persona = excluded.persona",
+            (thread_id, parent_channel_id, persona, opened_by, utcnow()),
+        )
     return ChatThread(thread_id, persona, parent_channel_id)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 OPTED_IN = "opted_in"
 OPTED_OUT = "opted_out"
@@ -37,18 +37,18 @@ async def set_consent(
     """Record a member's decision. Opting out takes effect for the very next message."""
     status = OPTED_IN if opted_in else OPTED_OUT
     now = utcnow()
-    await ensure_member(db, user_id, display_name)
-    await db.execute(
-        "INSERT INTO consent(user_id, status, policy_version, updated_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(user_id) DO UPDATE SET status = excluded.status, "
-        "policy_version = excluded.policy_version, updated_at = excluded.updated_at",
-        (user_id, status, policy_version, now),
-    )
-    await db.execute(
-        "INSERT INTO consent_events(user_id, status, policy_version, at) VALUES (?, ?, ?, ?)",
-        (user_id, status, policy_version, now),
-    )
-    await db.commit()
+    async with transaction(db):
+        await ensure_member(db, user_id, display_name)
+        await db.execute(
+            "INSERT INTO consent(user_id, status, policy_version, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET status = excluded.status, "
+            "policy_version = excluded.policy_version, updated_at = excluded.updated_at",
+            (user_id, status, policy_version, now),
+        )
+        await db.execute(
+            "INSERT INTO consent_events(user_id, status, policy_version, at) VALUES (?, ?, ?, ?)",
+            (user_id, status, policy_version, now),
+        )
     return ConsentRecord(user_id, status, policy_version, now)
 
 

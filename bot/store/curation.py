@@ -29,10 +29,10 @@ from typing import Mapping
 import aiosqlite
 
 from bot.engine.checks import leaked_label, looks_runaway
-from bot.engine.prompt import estimate_tokens
+from bot.engine.tokens import estimate_tokens
 from bot.persona.spec import PersonaSpec
 from bot.store.consent import OPTED_IN
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 STATUSES = ("pending", "approved", "rejected", "corrected")
 TRAINED = ("approved", "corrected")
@@ -308,17 +308,16 @@ async def curate(db: aiosqlite.Connection, message_id: int, *, status: str, cura
         raise ValueError("a correction needs the corrected reply text")
     fixed = correction.strip() if status == "corrected" and correction else None
     now = utcnow()
-    cur = await db.execute(
-        "UPDATE messages SET curation_status = ?, corrected_content = ?, curated_by = ?, curated_at = ? "
-        "WHERE id = ? AND role = 'assistant' AND author_id IN (SELECT user_id FROM consent WHERE status = ?)",
-        (status, fixed, curator, now, message_id, OPTED_IN),
-    )
-    if cur.rowcount != 1:
-        await db.rollback()
-        return False
-    await db.execute("INSERT INTO curation_decisions(message_id, status, correction, curator, via, at) VALUES (?, ?, ?, ?, ?, ?)",
-                     (message_id, status, fixed, curator, via, now))
-    await db.commit()
+    async with transaction(db):
+        cur = await db.execute(
+            "UPDATE messages SET curation_status = ?, corrected_content = ?, curated_by = ?, curated_at = ? "
+            "WHERE id = ? AND role = 'assistant' AND author_id IN (SELECT user_id FROM consent WHERE status = ?)",
+            (status, fixed, curator, now, message_id, OPTED_IN),
+        )
+        if cur.rowcount != 1:
+            return False
+        await db.execute("INSERT INTO curation_decisions(message_id, status, correction, curator, via, at) VALUES (?, ?, ?, ?, ?, ?)",
+                         (message_id, status, fixed, curator, via, now))
     return True
 
 

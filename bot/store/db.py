@@ -3,19 +3,26 @@
 Migrations are `migrations/NNNN_topic.sql`, applied in number order inside one transaction each.
 The applied version is kept in the database itself (`PRAGMA user_version`), so a file copied to
 another machine knows its own schema. Numbers may skip (features reserve theirs) but never repeat.
+
+Writes go through `transaction(db)`: the bot shares one aiosqlite connection between all its
+coroutines, and SQLite has one transaction per connection, so a write that commits while another
+is half done would commit the other's half too. `transaction` serialises writers on a connection
+with an `asyncio.Lock` around BEGIN … COMMIT (ROLLBACK on any exception), and a `transaction`
+opened inside another (a forget hook inside `forget_user`) joins the outer one.
 """
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import re
+import weakref
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, TypeVar
+from typing import AsyncIterator
 
 import aiosqlite
-
-T = TypeVar("T")
 
 
 class MigrationError(RuntimeError):
@@ -73,14 +80,47 @@ async def migrate(db: aiosqlite.Connection, target: int | None = None) -> list[s
     return applied
 
 
-async def run_on_connection(db: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn(sqlite3_connection, *args)` on the connection's worker thread, as one queued call.
+# One writer lock per open connection (dropped with the connection), and the connections the
+# current task is already inside a transaction on (for nesting).
+_LOCKS: "weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock]" = weakref.WeakKeyDictionary()
+_INSIDE: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar("personabot_store_transactions", default=frozenset())
 
-    Each aiosqlite statement is a hop to that thread and back; a write path of several statements
-    done this way costs one hop, and no other statement on the connection runs in the middle of it.
-    (aiosqlite has no public call for this; `_execute` and `_conn` are what its own methods use.)
+
+@asynccontextmanager
+async def transaction(db: aiosqlite.Connection, *, immediate: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+    """`async with transaction(db):` the statements inside commit together or not at all.
+
+    `immediate` takes SQLite's write lock at BEGIN, so another process (the trainer) writing at the
+    same time makes this wait (busy_timeout) rather than fail half-way. Without it the transaction
+    begins at the first write (sqlite3's implicit BEGIN), which saves a round trip on hot paths whose
+    reads need no snapshot. Nested use joins the outer transaction: only the outermost commits or
+    rolls back.
     """
-    return await db._execute(lambda: fn(db._conn, *args))
+    inside = _INSIDE.get()
+    if id(db) in inside:
+        yield db
+        return
+    lock = _LOCKS.get(db)
+    if lock is None:
+        lock = _LOCKS[db] = asyncio.Lock()
+    async with lock:
+        token = _INSIDE.set(inside | {id(db)})
+        try:
+            if immediate and not db.in_transaction:
+                await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                try:
+                    if db.in_transaction:
+                        await db.rollback()
+                except Exception:  # the connection itself is gone: SQLite rolled back with it
+                    pass
+                raise
+            if db.in_transaction:   # nothing written (a read-only path): nothing to commit
+                await db.commit()
+        finally:
+            _INSIDE.reset(token)
 
 
 async def connect(path: Path | str) -> aiosqlite.Connection:

@@ -6,13 +6,12 @@ returns None and writes nothing, not even a member row.
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 import aiosqlite
 
 from bot.store.consent import OPTED_IN
-from bot.store.db import run_on_connection, utcnow
+from bot.store.db import transaction, utcnow
 
 
 @dataclass(frozen=True)
@@ -33,22 +32,6 @@ _REPLY = ("INSERT INTO messages(conversation_id, role, author_id, external_id, c
           "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?, ?)")
 
 
-def _write_exchange(conn: sqlite3.Connection, persona: str, key: str, user_id: str, user_content: str,
-                    reply_content: str, model: str | None, user_external_id: str | None,
-                    reply_external_id: str | None, guild_id: str | None = None,
-                    error: str | None = None) -> LoggedExchange | None:
-    """Runs on the connection's own thread: the consent check and the writes, with nothing in between."""
-    if conn.execute(_CONSENTED, (user_id, OPTED_IN)).fetchone() is None:
-        return None
-    now = utcnow()
-    conversation_id = conn.execute(_CONVERSATION, (persona, key, now, guild_id)).fetchone()[0]
-    user_message_id = conn.execute(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now)).lastrowid
-    reply_message_id = conn.execute(
-        _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now, error)).lastrowid
-    conn.commit()
-    return LoggedExchange(conversation_id, user_message_id, reply_message_id)
-
-
 async def log_exchange(
     db: aiosqlite.Connection,
     *,
@@ -65,20 +48,29 @@ async def log_exchange(
 ) -> LoggedExchange | None:
     """Store one member turn and the persona's reply, if and only if the member opted in.
 
-    The consent check and the writes run as one call on the connection's thread (one hop instead of
-    five): no other statement on the connection can come between them, so an opt-out recorded
-    before this call is always seen. `guild_id` (the Discord guild, None for DMs and the terminal)
-    keeps one guild's replies out of another guild's curation queue; `error` is the backend error
-    type when the reply is one (a curation signal).
+    The consent check and the writes are one transaction: no other write on the connection can
+    come between them, so an opt-out recorded before this call is always seen, and an exchange is
+    stored whole or not at all. `guild_id` (the Discord guild, None for DMs and the terminal) keeps
+    one guild's replies out of another guild's curation queue; `error` is the backend error type
+    when the reply is one (a curation signal).
     """
-    return await run_on_connection(db, _write_exchange, persona, conversation_key, user_id, user_content,
-                                   reply_content, model, user_external_id, reply_external_id, guild_id, error)
+    # Deferred: SQLite's write lock is taken by the first insert, so a member who has not opted in
+    # costs one read and no write transaction. One aiosqlite call per statement.
+    async with transaction(db, immediate=False):
+        if not await db.execute_fetchall(_CONSENTED, (user_id, OPTED_IN)):
+            return None
+        now = utcnow()
+        ((conversation_id,),) = await db.execute_fetchall(_CONVERSATION, (persona, conversation_key, now, guild_id))
+        (user_message_id,) = await db.execute_insert(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now))
+        (reply_message_id,) = await db.execute_insert(
+            _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now, error))
+    return LoggedExchange(conversation_id, user_message_id, reply_message_id)
 
 
 async def set_reply_external_id(db: aiosqlite.Connection, reply_message_id: int, external_id: str) -> None:
     """Attach the Discord message id once the reply has been sent (for reactions and curation)."""
-    await db.execute("UPDATE messages SET external_id = ? WHERE id = ?", (external_id, reply_message_id))
-    await db.commit()
+    async with transaction(db):
+        await db.execute("UPDATE messages SET external_id = ? WHERE id = ?", (external_id, reply_message_id))
 
 
 async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import aiosqlite
 
 from bot.store.consent import has_consent
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 FEEDBACK_EMOJI = {"👍": 1, "👎": -1}
 
@@ -23,20 +23,20 @@ async def record_feedback(db: aiosqlite.Connection, *, user_id: str, reply_exter
     (member not opted in, or the reply was never logged)."""
     if value not in (-1, 1):
         raise ValueError(f"feedback value must be -1 or 1, got {value!r}")
-    if not await has_consent(db, user_id):
-        return False
-    async with db.execute(
-        "SELECT id FROM messages WHERE external_id = ? AND role = 'assistant'", (reply_external_id,)
-    ) as cur:
-        row = await cur.fetchone()
-    if row is None:
-        return False
-    await db.execute(
-        "INSERT INTO feedback(message_id, user_id, value, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(message_id, user_id) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
-        (row[0], user_id, value, utcnow()),
-    )
-    await db.commit()
+    async with transaction(db):   # consent checked and feedback written with no opt-out in between
+        if not await has_consent(db, user_id):
+            return False
+        async with db.execute(
+            "SELECT id FROM messages WHERE external_id = ? AND role = 'assistant'", (reply_external_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return False
+        await db.execute(
+            "INSERT INTO feedback(message_id, user_id, value, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(message_id, user_id) DO UPDATE SET value = excluded.value, created_at = excluded.created_at",
+            (row[0], user_id, value, utcnow()),
+        )
     return True
 
 

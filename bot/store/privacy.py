@@ -2,8 +2,9 @@
 
 Each store module that keeps member data provides `export_user(db, user_id) -> dict` and
 `delete_user(db, user_id) -> int`, and is listed in `STORES` (or added with `register`). Forgetting
-runs every deleter in one transaction and then calls the `on_forget` hooks (the trainer uses one
-to mark dataset versions stale and adapters tainted).
+is one transaction: the `on_forget` hooks (the trainer uses one to mark dataset versions stale and
+adapters tainted) and every deleter commit together, or, if anything fails or the process dies
+half-way, nothing is deleted.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import importlib
 from typing import Awaitable, Callable, Sequence
 
 import aiosqlite
+
+from bot.store.db import transaction
 
 # Module paths, imported lazily so the bot does not import trainer code at start-up.
 # Order matters for deletion: dependants before the member row.
@@ -61,11 +64,11 @@ async def forget_user(db: aiosqlite.Connection, user_id: str, hooks: Sequence[Fo
     `hooks` default to `DEFAULT_HOOKS` (the trainer's propagation), so every caller propagates.
     """
     counts: dict[str, int] = {}
-    for hook in DEFAULT_HOOKS if hooks is None else hooks:
-        # Hooks run first: they need to see which rows belonged to the member before they go.
-        await hook(db, user_id)
-    for path in STORES:
-        module = importlib.import_module(path)
-        counts[path.rsplit(".", 1)[-1]] = await module.delete_user(db, user_id)
-    await db.commit()
+    modules = [importlib.import_module(path) for path in STORES]   # imported before the transaction opens
+    async with transaction(db):
+        for hook in DEFAULT_HOOKS if hooks is None else hooks:
+            # Hooks run first: they need to see which rows belonged to the member before they go.
+            await hook(db, user_id)
+        for path, module in zip(STORES, modules):
+            counts[path.rsplit(".", 1)[-1]] = await module.delete_user(db, user_id)
     return counts

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 STATUSES = ("training", "candidate", "active", "retired", "failed")
 
@@ -135,26 +135,21 @@ async def set_active(db: aiosqlite.Connection, name: str, *, event: str = "promo
     version = await get_version(db, name)
     if version is None:
         raise KeyError(f"no model version named {name!r}")
-    await db.execute("BEGIN IMMEDIATE")
-    try:
+    async with transaction(db):
         await db.execute("UPDATE model_versions SET status = 'retired' WHERE persona = ? AND status = 'active' AND name != ?",
                          (version.persona, name))
         await db.execute("UPDATE model_versions SET status = 'active', status_reason = NULL, promoted_at = ? WHERE name = ?",
                          (utcnow(), name))
         await _event(db, version.persona, name, event, detail)
-        await db.commit()
-    except BaseException:
-        await db.rollback()
-        raise
     return await get_version(db, name)
 
 
 async def mark_tainted(db: aiosqlite.Connection, name: str, reason: str) -> None:
     version = await get_version(db, name)
-    await db.execute("UPDATE model_versions SET tainted = 1, tainted_reason = ? WHERE name = ?", (reason, name))
-    if version is not None:
-        await _event(db, version.persona, name, "tainted", reason)
-    await db.commit()
+    async with transaction(db):   # joins forget_user's transaction when called from its hook
+        await db.execute("UPDATE model_versions SET tainted = 1, tainted_reason = ? WHERE name = ?", (reason, name))
+        if version is not None:
+            await _event(db, version.persona, name, "tainted", reason)
 
 
 async def record_metrics(db: aiosqlite.Connection, version_id: int, *, step: int, epoch: float | None = None,

@@ -16,7 +16,16 @@ the resolved permissions), `unreact` (MESSAGE_REACTION_REMOVE), MODAL responses 
 kept in `InteractionRecord.modal`) and `submit_modal` (a MODAL_SUBMIT interaction, type 5).
 
 Faults: `rate_limit_next_patch(retry_after)` answers the next message edit with a 429;
-`delete_message` removes a message so that later edits get 404.
+`delete_message` removes a message so that later edits get 404; `fail(kind, status, ...)` answers
+requests of one kind (history, send, edit, fetch, typing, webhook) with an error or a hang;
+`deny_bot(channel, permission)` takes a permission from the bot in a channel, as a server admin
+would (403s like Discord's: 50001 Missing Access, 50013 Missing Permissions); `delete_webhook`.
+
+Limits: `enforce_limits(global_per_s=50, channel_messages=(5, 5.0))` makes it answer like Discord
+under load: at most `global_per_s` REST requests in any one second, and per channel at most 5
+message posts (and, separately, 5 edits) per 5 s, with `X-RateLimit-*` headers on those routes and
+429s (`retry_after` JSON, `Via`, `X-RateLimit-Scope`/`-Global`) beyond them. `request_times` holds
+every REST request's arrival time, `rate_limited` every 429 it sent.
 
 Attachments: `attachment(filename, data)` uploads a file a member will attach to a slash command
 (pass it as the option's value); the interaction carries it in `data.resolved.attachments` and its
@@ -30,6 +39,7 @@ import json
 import re
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -75,6 +85,18 @@ class Sent:
     message_id: int | None
     content: str | None
     at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Fault:
+    """Requests of one kind answered with an error (or left hanging) instead of served."""
+
+    kind: str                   # history | send | edit | fetch | typing | webhook
+    status: int = 500
+    code: int = 0
+    channel_id: int | None = None
+    times: int | None = 1       # None: every time
+    hang_s: float = 0.0         # wait this long before answering (a timeout, for the client)
 
 
 @dataclass
@@ -137,6 +159,13 @@ class FakeDiscord:
         self.on_sent: list[Callable[[Sent], None]] = []    # observers of the bot's writes (the benchmark)
         self.requests: list[tuple[str, str]] = []
         self._patch_429: list[float] = []
+        self.faults: list[Fault] = []
+        self.denied: dict[int, set[str]] = {}             # channel -> permissions taken from the bot
+        self.limits: tuple[int, int, float] | None = None  # (global per second, messages, per seconds)
+        self.request_times: list[float] = []
+        self.rate_limited: list[tuple[float, str]] = []    # (when, scope) of every 429 sent by the limits
+        self._global_window: deque[float] = deque()
+        self._buckets: dict[str, deque[float]] = {}
         self._ws: list[web.WebSocketResponse] = []
         self._seq = 0
         self._changed = asyncio.Event()
@@ -508,10 +537,15 @@ class FakeDiscord:
         self.requests.append((method, path))
         parts = path.split("/")
         body, files = await self._body(request)
+        refused, limit_headers = await self._intercept(method, parts)
+        if refused is not None:
+            return refused
         try:
-            return await self._route(method, parts, body, files, request)
+            response = await self._route(method, parts, body, files, request)
         except KeyError as exc:
             return _error(404, 10003, f"Unknown object {exc}")
+        response.headers.update(limit_headers)
+        return response
 
     async def _route(self, method: str, p: list[str], body: dict, files: list, request: web.Request) -> web.StreamResponse:
         if p == ["users", "@me"]:
@@ -711,3 +745,156 @@ class FakeDiscord:
             self._touch()
             return _json(record.message)
         return _error(404, 10008, "Unknown Message")
+
+    # -- faults and limits ----------------------------------------------------------------------
+
+    async def _intercept(self, method: str, parts: list[str]) -> tuple[web.Response | None, dict]:
+        """Faults, denied permissions and rate limits, before a request is served: (a refusal or
+        None to serve it, the rate-limit headers for the response)."""
+        now = time.monotonic()
+        self.request_times.append(now)
+        path = "/".join(parts)
+        kind, major = _kind_of(method, path)
+        channel_id = major
+        if kind in ("webhook", "webhook_edit"):
+            hook = self.webhooks.get(major)
+            channel_id = int(hook["channel_id"]) if hook else None
+        headers: dict = {}
+        if self.limits is not None:
+            limited, headers = self._limit(now, kind, channel_id)
+            if limited is not None:
+                return limited, {}
+        for fault in list(self.faults):
+            if fault.kind == kind and (fault.channel_id is None or fault.channel_id == channel_id):
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                if fault.hang_s:
+                    await asyncio.sleep(fault.hang_s)
+                self._record(Sent(f"fault:{kind}", channel_id or 0, None, None))
+                self._touch()
+                return _error(fault.status, fault.code, f"injected {fault.status}"), {}
+        for permission in self.denied.get(channel_id or 0, ()):
+            denied_kind, code, message = _PERMISSION_ERRORS[permission]
+            if kind == denied_kind or (permission == "read_message_history" and kind == "fetch"):
+                self._record(Sent(f"403:{kind}", channel_id, None, None))
+                self._touch()
+                return _error(403, code, message), {}
+        return None, headers
+
+    def _limit(self, now: float, kind: str | None, channel_id: int | None):
+        per_second, messages, per_s = self.limits
+        window = self._global_window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= per_second:
+            retry = round(window[0] + 1.0 - now, 3)
+            return self._too_many(now, "global", retry, {"X-RateLimit-Global": "true", "X-RateLimit-Scope": "global"}), {}
+        bucket_name = None
+        if kind in ("send", "webhook") and channel_id is not None:
+            bucket_name = f"create:{channel_id}"
+        elif kind in ("edit", "webhook_edit") and channel_id is not None:
+            bucket_name = f"edit:{channel_id}"
+        headers = {}
+        if bucket_name is not None:
+            bucket = self._buckets.setdefault(bucket_name, deque())
+            while bucket and bucket[0] <= now - per_s:
+                bucket.popleft()
+            if len(bucket) >= messages:
+                retry = round(bucket[0] + per_s - now, 3)
+                return self._too_many(now, "user", retry, {"X-RateLimit-Scope": "user", "X-RateLimit-Limit": str(messages),
+                                                            "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(retry),
+                                                            "X-RateLimit-Bucket": bucket_name}), {}
+            bucket.append(now)
+            reset_after = round(bucket[0] + per_s - now, 3)
+            headers = {"X-RateLimit-Limit": str(messages), "X-RateLimit-Remaining": str(messages - len(bucket)),
+                       "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Reset-After": str(reset_after),
+                       "X-RateLimit-Bucket": bucket_name}
+        window.append(now)
+        return None, headers
+
+    def _too_many(self, now: float, scope: str, retry: float, headers: dict) -> web.Response:
+        self.rate_limited.append((now, scope))
+        self._record(Sent("429", 0, None, None))
+        self._touch()
+        return _json({"message": "You are being rate limited.", "retry_after": max(retry, 0.001), "global": scope == "global"},
+                     429, {"Via": "1.1 google", "Retry-After": str(max(retry, 0.001)), **headers})
+
+    def enforce_limits(self, global_per_s: int = 50, channel_messages: tuple[int, float] = (5, 5.0)) -> None:
+        """Answer like Discord under load (see the module docstring)."""
+        self.limits = (global_per_s, channel_messages[0], channel_messages[1])
+
+    def fail(self, kind: str, status: int = 500, code: int = 0, *, channel_id: int | None = None,
+             times: int | None = 1, hang_s: float = 0.0) -> Fault:
+        """Answer the next `times` requests of `kind` (None: all) with `status`/`code`, after `hang_s`."""
+        fault = Fault(kind, status, code, channel_id, times, hang_s)
+        self.faults.append(fault)
+        return fault
+
+    async def deny_bot(self, channel_id: int, *permissions: str) -> None:
+        """Take permissions from the bot in a channel (a deny overwrite on its role; REST then answers 403)."""
+        bits = 0
+        for name in permissions:
+            if name not in _PERMISSION_ERRORS:
+                raise ValueError(f"deny_bot supports {sorted(_PERMISSION_ERRORS)}, not {name!r}")
+            bits |= P[name]
+            self.denied.setdefault(channel_id, set()).add(name)
+        overwrites = self.channels[channel_id].setdefault("permission_overwrites", [])
+        mine = next((o for o in overwrites if o["id"] == self.bot_role["id"]), None)
+        if mine is None:
+            mine = {"id": self.bot_role["id"], "type": 0, "allow": "0", "deny": "0"}
+            overwrites.append(mine)
+        mine["deny"] = str(int(mine["deny"]) | bits)
+        channel = self.channels[channel_id]
+        if self._ws:
+            await self.dispatch("CHANNEL_UPDATE", channel)
+
+    def delete_webhook(self, hook_id: int | None = None) -> int:
+        """Delete a webhook (the only one when not named), as a member with Manage Webhooks might."""
+        if hook_id is None:
+            (hook_id,) = self.webhooks
+        del self.webhooks[hook_id]
+        return hook_id
+
+    def requests_per_second(self) -> list[int]:
+        """REST requests received in each second since the first one."""
+        if not self.request_times:
+            return []
+        start = self.request_times[0]
+        counts = [0] * (int(self.request_times[-1] - start) + 1)
+        for t in self.request_times:
+            counts[int(t - start)] += 1
+        return counts
+
+    def peak_per_second(self) -> int:
+        """Most REST requests in any sliding one-second window."""
+        times, best, lo = self.request_times, 0, 0
+        for hi, t in enumerate(times):
+            while times[lo] <= t - 1.0:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+
+# -- faults and limits (additions) ---------------------------------------------------------------
+
+_KINDS = [
+    ("GET", re.compile(r"^channels/(\d+)/messages$"), "history"),
+    ("POST", re.compile(r"^channels/(\d+)/messages$"), "send"),
+    ("PATCH", re.compile(r"^channels/(\d+)/messages/\d+$"), "edit"),
+    ("GET", re.compile(r"^channels/(\d+)/messages/\d+$"), "fetch"),
+    ("POST", re.compile(r"^channels/(\d+)/typing$"), "typing"),
+    ("POST", re.compile(r"^webhooks/(\d+)/[^/]+$"), "webhook"),
+    ("PATCH", re.compile(r"^webhooks/(\d+)/[^/]+/messages/\d+$"), "webhook_edit"),
+]
+_PERMISSION_ERRORS = {"read_message_history": ("history", 50001, "Missing Access"),
+                      "send_messages": ("send", 50013, "Missing Permissions")}
+
+
+def _kind_of(method: str, path: str) -> tuple[str | None, int | None]:
+    for want, pattern, kind in _KINDS:
+        m = pattern.match(path)
+        if m and want == method:
+            return kind, int(m.group(1))
+    return None, None

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from bot.engine.tokens import estimate_text_tokens
+
 MESSAGE_OVERHEAD = 4      # <|im_start|>, role, newline, <|im_end|> (+ newline) in ChatML
 
 
@@ -20,7 +22,7 @@ class TokenCounter:
         self._batch = None
         self._estimate = tokenizer is None
         if tokenizer is None:
-            self._count = lambda text: (len(text) + 3) // 4
+            self._count = estimate_text_tokens
         elif hasattr(tokenizer, "encode"):
             self.name = getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
             self._count = lambda text: len(tokenizer.encode(text, add_special_tokens=False))
@@ -43,7 +45,7 @@ class TokenCounter:
         if self._batch is not None and texts:
             return self._batch(texts)
         if self._estimate:
-            return [(len(t) + 3) // 4 if t else 0 for t in texts]
+            return [estimate_text_tokens(t) for t in texts]
         return [self.count(t) for t in texts]
 
     def count_chat(self, messages: list[dict]) -> int:

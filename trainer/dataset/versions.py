@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot.store.db import utcnow
+from bot.store.db import transaction, utcnow
 
 
 async def next_version(db: aiosqlite.Connection, persona: str) -> int:
@@ -54,8 +54,8 @@ async def mark_stale(db: aiosqlite.Connection, dataset_ids: list[int], reason: s
     if not dataset_ids:
         return 0
     marks = ",".join("?" * len(dataset_ids))
-    cur = await db.execute(f"UPDATE dataset_versions SET status = 'stale', stale_reason = ? WHERE id IN ({marks})", (reason, *dataset_ids))
-    await db.commit()
+    async with transaction(db):   # joins forget_user's transaction when called from its hook
+        cur = await db.execute(f"UPDATE dataset_versions SET status = 'stale', stale_reason = ? WHERE id IN ({marks})", (reason, *dataset_ids))
     return cur.rowcount
 
 

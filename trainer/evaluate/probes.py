@@ -53,6 +53,7 @@ from bot.engine.checks import leaked_label, looks_runaway
 from bot.engine.cleanup import CONTROL_STOPS, StreamCleaner
 from bot.engine.engine import GENERIC_USER_LABELS, persona_prompt
 from bot.engine.prompt import build_messages
+from bot.engine.tokens import estimate_text_tokens
 from bot.engine.types import Turn
 from bot.persona.spec import PersonaSpec
 

@@ -25,7 +25,6 @@ per-million prices given in the options (0 when unknown).
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
@@ -33,6 +32,7 @@ from typing import Callable, Iterable
 import aiosqlite
 
 from bot.backends.base import Backend, BackendError, GenerationParams
+from bot.engine.tokens import estimate_text_tokens
 from bot.persona.spec import PersonaSpec
 from trainer.synth import store
 from trainer.synth.augment import augment_turns
@@ -149,8 +149,7 @@ def _count(backend: Backend, messages: list[dict], completion: str) -> tuple[int
     except Exception:                       # counting is a nicety; never fail a generation over it
         prompt = full = None
     if prompt is None or full is None:
-        chars = sum(len(m["content"]) for m in messages)
-        return math.ceil(chars / 4), math.ceil(len(completion) / 4), True
+        return sum(estimate_text_tokens(m["content"]) for m in messages), estimate_text_tokens(completion), True
     return prompt, max(full - prompt, 0), False
 
 

@@ -180,8 +180,8 @@ async def test_health_metrics_and_sigterm_during_a_streaming_reply(stack):
     assert _value(samples, "personabot_reply_seconds_count", phase="complete") == 2
     assert _value(samples, "personabot_backend_errors_total", backend="vllm") == 1
     assert _value(samples, "personabot_queue_depth") == 0
-    assert _value(samples, "personabot_discord_requests_total", route_class="message_send", status="200") >= 2
-    assert _value(samples, "personabot_discord_requests_total", route_class="message_edit", status="200") >= 1
+    assert _value(samples, "personabot_discord_requests_total", route_class="message.create", status="200") >= 2
+    assert _value(samples, "personabot_discord_requests_total", route_class="message.edit", status="200") >= 1
     assert _value(samples, "personabot_active_model_info", persona="sage", version="base") == 1
     # No label value is a user, channel or message id, or anything a member wrote.
     secrets = {str(alice), str(bob), str(general), first["id"], done["id"], "SECRET"}

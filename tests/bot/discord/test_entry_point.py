@@ -1,5 +1,6 @@
 """`personabot run`: with a token it connects through the product settings; without one it does not."""
 import asyncio
+import shutil
 
 import click
 import pytest
@@ -12,7 +13,17 @@ from bot.settings import DiscordSettings
 from tests.support.fake_discord import FakeDiscord
 
 
-async def test_serve_discord_connects_to_the_configured_server(settings, monkeypatch):
+def _personas_on_vllm(src, dest):
+    """The shipped personas served by a (never contacted) vLLM server: building that backend is
+    instant, where the shipped local model would load for real before the bot connects."""
+    shutil.copytree(src, dest)
+    for spec in dest.glob("*/persona.toml"):
+        spec.write_text(spec.read_text(encoding="utf-8").replace('backend = "local"', 'backend = "vllm"'), encoding="utf-8")
+    return dest
+
+
+async def test_serve_discord_connects_to_the_configured_server(settings, monkeypatch, tmp_path):
+    settings.core.personas_dir = _personas_on_vllm(settings.core.resolved_personas_dir(), tmp_path / "personas")
     fake = FakeDiscord()
     await fake.start()
     monkeypatch.setattr(Route, "BASE", Route.BASE)

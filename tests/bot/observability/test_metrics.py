@@ -6,28 +6,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.observability.metrics import BotMetrics, TrainerMetrics, route_class
+from bot.observability.metrics import BotMetrics, TrainerMetrics
 from bot.observability.server import OpsServer, database_check
-
-
-@pytest.mark.parametrize("method,path,expected", [
-    ("POST", "/api/v10/channels/1234567890123/messages", "message_send"),
-    ("PATCH", "/api/v10/channels/1234567890123/messages/9876543210987", "message_edit"),
-    ("DELETE", "/api/v10/channels/1234567890123/messages/9876543210987", "message_delete"),
-    ("GET", "/api/v10/channels/1234567890123/messages", "message_read"),
-    ("PUT", "/api/v10/channels/1234567890123/messages/9876543210987/reactions/%F0%9F%91%8D/@me", "reaction"),
-    ("POST", "/api/v10/channels/1234567890123/typing", "typing"),
-    ("POST", "/api/v10/channels/1234567890123/messages/9876543210987/threads", "thread"),
-    ("POST", "/api/v10/interactions/1234567890123/aW50ZXJhY3Rpb246c2VjcmV0/callback", "interaction"),
-    ("POST", "/api/v10/webhooks/1234567890123/aW50ZXJhY3Rpb246c2VjcmV0", "webhook"),
-    ("PUT", "/api/v10/applications/1234567890123/guilds/55555555555/commands", "commands"),
-    ("GET", "/api/v10/oauth2/applications/@me", "session"),
-    ("GET", "/api/v10/users/@me", "session"),
-    ("GET", "/api/v10/channels/1234567890123", "channel"),
-    ("GET", "/api/v10/something/new", "other"),
-])
-def test_route_class_is_a_fixed_word_without_ids_or_tokens(method, path, expected):
-    assert route_class(method, path) == expected
 
 
 def _parse(metrics) -> dict:
@@ -47,7 +27,8 @@ def test_bot_series():
     m.reply("tim", "interrupted", None, 5.0)
     m.refused("eve")
     m.backend_error("vllm", "BackendTimeoutError")
-    m.discord_request("message_send", 429)
+    m.discord_request("message.create", 429)
+    m.discord_request("history", 0)
     m.watch_queue(lambda: 7)
     m.watch_models(lambda: {"tim": "tim-v3", "eve": None})
     s = _parse(m)
@@ -58,7 +39,8 @@ def test_bot_series():
     assert s[("personabot_reply_seconds_count", (("phase", "first_text"),))] == 1
     assert s[("personabot_reply_seconds_count", (("phase", "complete"),))] == 1  # an interrupted reply has no complete time
     assert s[("personabot_backend_errors_total", (("backend", "vllm"), ("kind", "BackendTimeoutError")))] == 1
-    assert s[("personabot_discord_requests_total", (("route_class", "message_send"), ("status", "429")))] == 1
+    assert s[("personabot_discord_requests_total", (("route_class", "message.create"), ("status", "429")))] == 1
+    assert s[("personabot_discord_requests_total", (("route_class", "history"), ("status", "error")))] == 1
     assert s[("personabot_queue_depth", ())] == 7
     assert s[("personabot_active_model_info", (("persona", "tim"), ("version", "tim-v3")))] == 1
     assert s[("personabot_active_model_info", (("persona", "eve"), ("version", "base")))] == 1
@@ -76,7 +58,10 @@ def test_trainer_series():
     assert s[("personabot_training_runs_total", (("outcome", "failed"), ("persona", "eve")))] == 1
 
 
-async def test_discord_trace_counts_requests_over_real_http():
+async def test_the_request_budget_counts_every_request_over_real_http():
+    from bot.conversations.budget import RequestBudget
+    from bot.discord_bot._requests import request_trace
+
     from aiohttp import web
 
     async def ok(request):
@@ -94,15 +79,17 @@ async def test_discord_trace_counts_requests_over_real_http():
     await site.start()
     port = runner.addresses[0][1]
     m = BotMetrics()
+    budget = RequestBudget(45)
+    budget.observers.append(m.discord_request)    # as PersonaBot wires it
     try:
-        async with aiohttp.ClientSession(trace_configs=[m.discord_trace()]) as session:
+        async with aiohttp.ClientSession(trace_configs=[request_trace(budget)]) as session:
             await (await session.post(f"http://127.0.0.1:{port}/api/v10/channels/123456789012/messages")).read()
             await (await session.patch(f"http://127.0.0.1:{port}/api/v10/channels/123456789012/messages/98765432101")).read()
     finally:
         await runner.cleanup()
     s = _parse(m)
-    assert s[("personabot_discord_requests_total", (("route_class", "message_send"), ("status", "200")))] == 1
-    assert s[("personabot_discord_requests_total", (("route_class", "message_edit"), ("status", "429")))] == 1
+    assert s[("personabot_discord_requests_total", (("route_class", "message.create"), ("status", "200")))] == 1
+    assert s[("personabot_discord_requests_total", (("route_class", "message.edit"), ("status", "429")))] == 1
 
 
 async def test_ops_server_health_and_metrics(db):

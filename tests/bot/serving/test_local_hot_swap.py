@@ -6,14 +6,13 @@ import json
 
 import pytest
 
-local = pytest.importorskip("bot.backends.local", reason="needs the local backend (branch 'local')")
-tiny = pytest.importorskip("tests.support.tiny_llama", reason="needs tests/support/tiny_llama.py (branch 'local')")
-
+from bot.backends import local  # noqa: E402
 from bot.backends.pool import BackendPool  # noqa: E402
 from bot.engine import ChatEngine, Turn  # noqa: E402
 from bot.persona import load_personas  # noqa: E402
 from bot.serving import ModelSync  # noqa: E402
 from bot.store import registry  # noqa: E402
+from tests.support import tiny_llama as tiny  # noqa: E402
 
 
 def random_adapter(base_dir, out, seed: int):

@@ -2,8 +2,6 @@
 no crash, a clear error for the wrong kind, and plausible counts. Skipped when ../shared is absent."""
 from __future__ import annotations
 
-import pytest
-
 from trainer.importers import ImportFormatError, ImportOptions, get_importer, importers
 
 FOLDER_KINDS = {
@@ -19,8 +17,7 @@ EXPECTED_ERRORS = {"joeamroo__knowledgemaxxing__like.js"}
 
 def test_every_fixture_imports_with_plausible_counts(shared_dir):
     fixtures = shared_dir / "fixtures"
-    if not fixtures.is_dir():
-        pytest.skip("no fixtures")
+    assert fixtures.is_dir(), f"{shared_dir} has no fixtures/ folder"
     seen = 0
     for folder, kinds in FOLDER_KINDS.items():
         for path in sorted((fixtures / folder).glob("*")):
@@ -50,8 +47,7 @@ def test_every_fixture_imports_with_plausible_counts(shared_dir):
 
 def test_whatsapp_fixture_details(shared_dir):
     folder = shared_dir / "fixtures" / "whatsapp"
-    if not folder.is_dir():
-        pytest.skip("no fixtures")
+    assert folder.is_dir(), f"{shared_dir} has no fixtures/whatsapp folder"
     wa = get_importer("whatsapp")
     r = wa.parse(folder / "joweich__chat-miner__test_mmddyyyy_12hrs.txt", ImportOptions(owner=("John Doe",)))
     assert r.messages[2].timestamp.hour == 20          # 08:49 p. m.
@@ -64,8 +60,7 @@ def test_whatsapp_fixture_details(shared_dir):
 
 def test_tutorchatbot_files_never_crash_any_importer(shared_dir):
     data = shared_dir / "data" / "tutorchatbot"
-    if not data.is_dir():
-        pytest.skip("no tutorchatbot data")
+    assert data.is_dir(), f"{shared_dir} has no data/tutorchatbot folder"
     files = sorted(p for p in data.rglob("*") if p.is_file())[:40] + [data / "tim.jsonl"]
     for path in files:
         for kind in importers():

@@ -110,8 +110,7 @@ async def test_saved_as_a_source(db, folder):
 
 def test_tutorchatbot_corpus(shared_dir):
     corpus = shared_dir / "data" / "tutorchatbot" / "convos"
-    if not corpus.is_dir():
-        pytest.skip("TutorChatbot corpus not present")
+    assert corpus.is_dir(), f"{shared_dir} has no data/tutorchatbot/convos folder"
     files = sorted(corpus.glob("*.txt"))
     result, stats = TranscriptsImporter().parse_with_stats(corpus, TIM_ROLES)
     counts = stats.as_dict()

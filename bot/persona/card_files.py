@@ -204,6 +204,9 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
     if display_name:
         fields["display_name"] = display_name_for(display_name)
     clash = _display_names(dirs).get(fields["display_name"].lower())
+    if clash is not None and clash.name == name:
+        # A concurrent import of the same card installed it since the check above.
+        raise CardError(f"a persona called {name!r} already exists; choose another name with --name")
     if clash is not None:
         raise CardError(f"persona {clash.name!r} is already called {clash.display_name!r} in Discord; "
                         "choose another display name (--display-name)")

@@ -30,6 +30,7 @@ def build(
     no_curated: bool = typer.Option(False, "--no-curated", help="Leave approved curated logs out."),
     fmt: str = typer.Option("openai", "--format", help="'openai' (train/val JSONL) or 'hf' (also a Hugging Face dataset and an Axolotl snippet)."),
     tokenizer: Path = typer.Option(None, "--tokenizer", help="Folder of a Hugging Face tokenizer for token counts (default: the persona's model when available locally, else an estimate)."),
+    region: str = typer.Option(None, "--region", help="Phone region (GB, DE, US...) for finding national-format phone numbers in every source, overriding each source's own (from `import --region` or the export's hints). Approved logs use it too."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Combine a persona's imports, synthetic conversations and approved logs into a new dataset version."""
@@ -37,6 +38,7 @@ def build(
 
     from bot.store import open_db
     from trainer.dataset.build import BuildError, BuildOptions, build_dataset
+    from trainer.dataset.phones import normalise_region
     from trainer.dataset.tokens import load_tokenizer
 
     if fmt not in ("openai", "hf"):
@@ -47,7 +49,7 @@ def build(
         tok = load_tokenizer(spec.model.model, override=tokenizer, models_dir=settings.core.models_dir)
         options = BuildOptions(session_gap_s=session_gap * 60, val_fraction=val_fraction, media=media, links=links,
                                max_message_chars=max_chars, max_tokens=max_tokens, dedup=not no_dedup, near_dup_threshold=near_dup,
-                               include_curated=not no_curated, hf=fmt == "hf")
+                               include_curated=not no_curated, hf=fmt == "hf", region=normalise_region(region))
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc), 2)
 

@@ -55,6 +55,7 @@ class BuildOptions:
     include_curated: bool = True
     hf: bool = False
     seed: int = 1
+    region: str | None = None              # phone region for every source (else each source's own hint)
 
 
 @dataclass
@@ -77,7 +78,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                         tokenizer=None, progress: Progress = _noop) -> BuildResult:
     counter = TokenCounter(tokenizer)
     max_tokens = options.max_tokens or persona.training.max_length
-    scrubber = Scrubber(owner_pseudonym=persona.display_name)
+    scrubber = Scrubber(owner_pseudonym=persona.display_name, region=options.region)
     cleaner = Cleaner(media=options.media, links=options.links, max_chars=options.max_message_chars)
     stats: Counter = Counter()
     dropped: Counter = Counter()
@@ -86,6 +87,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
     sources = await collect.persona_sources(db, persona.name)
     threads = []
     messages_read = 0
+    regions: dict[int | None, str | None] = {}        # source id -> phone region for its texts
     for i, source in enumerate(sources):
         progress("reading sources", i, len(sources))
         src_threads, participants, owners = await collect.source_threads(db, source)
@@ -94,6 +96,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                 scrubber.add_participant(participants[pid], owner=pid in owners)
         threads += src_threads
         messages_read += sum(len(t.messages) for t in src_threads)
+        regions[source["id"]] = options.region or (source.get("provenance") or {}).get("region")
     curated_info = None
     if options.include_curated:
         scope = await training_scope(db, persona)
@@ -105,8 +108,8 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         curated_info = {"threads": len(cur_threads), "messages": sum(len(t.messages) for t in cur_threads),
                         "by_status": await collect.curated_counts(db, persona.name, scope), "scope": scope.to_dict()}
     if not options.pii:
-        scrubber.scrub = lambda text: text      # type: ignore[method-assign]
-        scrubber.scrub_many = lambda texts: list(texts)      # type: ignore[method-assign]
+        scrubber.scrub = lambda text, region=None: text      # type: ignore[method-assign]
+        scrubber.scrub_many = lambda texts, region=None: list(texts)      # type: ignore[method-assign]
     progress("reading sources", len(sources), len(sources))
 
     # Steps 2-5 are synchronous and allocate a lot that lives on: the cyclic GC is paused meanwhile.
@@ -119,7 +122,8 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                 progress("sessions", i, len(threads))
             for j, msgs in enumerate(split_sessions(thread.messages, options.session_gap_s)):
                 n_sessions += 1
-                turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats)
+                turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats,
+                                       region=regions.get(thread.source_id))
                 if turns is None:
                     has_owner = any(m.is_owner and m.kind != "system" for m in msgs)
                     dropped["session_no_owner_reply" if not has_owner else "session_no_user_turn"] += 1
@@ -236,6 +240,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
             "dropped": dict(sorted(dropped.items())),
             "dedup": dedup_info,
             "pii": scrubber.report() if options.pii else {},
+            "phone_regions": {str(k): v for k, v in regions.items()},      # source id -> region used for national numbers
             "validation": reports["train"], "validation_val": reports["val"],
             "files": hashes,
         }

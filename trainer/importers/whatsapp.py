@@ -18,6 +18,7 @@ import re
 from datetime import datetime, time
 from pathlib import Path
 
+from trainer.dataset.phones import majority_region
 from trainer.importers._io import Tree, looks_binary
 from trainer.importers._owner import match_owner
 from trainer.importers._whatsapp_dates import infer_order, split_date, to_date
@@ -165,7 +166,22 @@ class WhatsAppImporter:
         if not any_header:
             raise ImportFormatError(f"{path}: no line starts with a date and time; expected {EXPECTED}")
         result.owner_ids = match_owner(result, options.owner, str(path))
+        self._region_hint(result, options)
         return result
+
+    @staticmethod
+    def _region_hint(result: ParseResult, options: ImportOptions) -> None:
+        """The phone region of the chat: the owner's +CC number (as --owner or as their sender name),
+        else the most common +CC among participants shown by number (people who are not in the
+        phone's contacts), else the locale of WhatsApp's own lines."""
+        owner_numbers = [*options.owner, *(result.participants.get(o, o) for o in result.owner_ids)]
+        region = majority_region(owner_numbers)
+        if region:
+            result.region, result.region_from = region, "the owner's number"
+            return
+        region = majority_region(result.participants.values())
+        if region:
+            result.region, result.region_from = region, "participants' numbers"
 
     def _parse_text(self, text: str, file: str, conversation: str, options: ImportOptions, result: ParseResult) -> bool:
         if looks_binary(text):

@@ -135,3 +135,26 @@ def test_validate_file_reports_lines_and_distributions(tmp_path):
     assert report["errors"] == {"example_missing_assistant_message": 1, "last_not_assistant": 1, "too_long": 1, "invalid_json": 1}
     assert report["error_lines"][1].startswith(f"{p}:2: invalid_json")
     assert report["distributions"]["messages"]["max"] == 2 and report["estimate"]["epochs"] >= 1 and not report["ok"]
+
+
+def test_pii_names_match_across_case_and_unicode_folding():
+    s = Scrubber("Twin")
+    s.add_participant("İlker Yılmaz")
+    s.add_participant("Jürgen Straße")
+    s.add_participant("Will Hart")
+    s.add_participant("Zoë", owner=True)
+    out = s.scrub("İlker, ilker, ILKER, Ilker, ılker; YILMAZ; Straße, STRASSE, strasse, JÜRGEN; zoë ZOË; "
+                  "I will ask Will and WILL; İlkerin and Strasser stay")
+    assert out == ("Person 1, Person 1, Person 1, Person 1, Person 1; Person 1; Person 2, Person 2, Person 2, Person 2; Twin Twin; "
+                   "I will ask Person 3 and Person 3; İlkerin and Strasser stay")
+    assert s.pseudonym("ilker yilmaz") == "Person 1" and s.pseudonym("JÜRGEN STRASSE") == "Person 2"
+
+
+def test_folded_text_maps_matches_back_to_the_original():
+    from trainer.textmatch import FoldedText, fold
+
+    assert fold("İlker") == fold("ILKER") == fold("ılker") == "ilker" and fold("Straße") == fold("STRASSE") == "strasse"
+    assert fold("Ａｎｎａ") == "anna"
+    ft = FoldedText("Grüße an STRAẞE!")
+    start = ft.folded.index("strasse")
+    assert ft.text[slice(*ft.span(start, start + len("strasse")))] == "STRAẞE"

@@ -21,7 +21,7 @@ def build(
     persona: str = typer.Option(..., "--persona", "-p", help="Persona whose sources and approved logs are combined."),
     session_gap: float = typer.Option(120.0, "--session-gap", help="Minutes of silence that start a new session."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of the newest sessions held out for validation."),
-    media: str = typer.Option("placeholder", "--media", help="'placeholder' turns media into [image]-style tokens; 'drop' removes them."),
+    media: str = typer.Option("placeholder", "--media", help="Media with a caption: 'placeholder' keeps the caption behind an [image]-style token, 'drop' keeps the caption alone. Media-only messages are always left out (counted as dropped_media_only)."),
     links: str = typer.Option("placeholder", "--links", help="Link-only messages: 'placeholder' ([link]) or 'drop'."),
     max_chars: int = typer.Option(2000, "--max-chars", help="Cap on one message's length (cut at a word boundary)."),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Longest example in tokens (default: the persona's training.max_length); longer conversations are split between turns."),

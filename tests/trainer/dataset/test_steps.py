@@ -27,11 +27,13 @@ def test_sessions_split_on_gap_and_undated_never_split():
 def test_turns_merge_bursts_trim_and_weight_filler():
     stats = Counter()
     msgs = [msg(0, "me", "early", True), msg(1, "ann", "hi"), msg(2, "ann", "you there?"), msg(3, "me", "lol", True),
-            msg(4, "ann", "<media:image>", kind="media"), msg(5, "me", "nice pic", True), msg(6, "me", "really", True),
-            msg(7, "sys", "x joined", kind="system"), msg(8, "ann", "trailing")]
-    turns = assemble_turns(msgs, group=False, cleaner=Cleaner(), scrubber=Scrubber("Twin"), stats=stats)
+            msg(4, "ann", "<media:image>\nlook", kind="media"), msg(5, "me", "nice pic", True), msg(6, "me", "really", True),
+            msg(7, "sys", "x joined", kind="system"), msg(8, "ann", "<media:sticker>", kind="media"), msg(9, "ann", "trailing")]
+    cleaner = Cleaner()
+    turns = assemble_turns(msgs, group=False, cleaner=cleaner, scrubber=Scrubber("Twin"), stats=stats)
     assert turns == [{"role": "user", "content": "hi\nyou there?"}, {"role": "assistant", "content": "lol", "weight": 0},
-                     {"role": "user", "content": "[image]"}, {"role": "assistant", "content": "nice pic\nreally"}]
+                     {"role": "user", "content": "[image] look"}, {"role": "assistant", "content": "nice pic\nreally"}]
+    assert cleaner.stats["dropped_media_only"] == 1 and cleaner.stats["dropped_system"] == 1
     assert stats["trimmed_leading_assistant"] == 1 and stats["trimmed_trailing_user"] == 1
     assert assemble_turns([msg(0, "ann", "hi")], group=False, cleaner=Cleaner(), scrubber=Scrubber(), stats=stats) is None
 
@@ -53,8 +55,9 @@ def test_cleanup_rules():
     assert c.clean("silence", "") == ""
     capped = c.clean("text", "word " * 20)
     assert capped.endswith("…") and len(capped) <= 21
-    assert Cleaner(media="drop").clean("media", "<media:image>") is None
+    assert Cleaner(media="drop").clean("media", "<media:image>") is None and Cleaner().clean("media", "<media:image>") is None
     assert Cleaner(media="drop").clean("media", "<media:image>\ncaption") == "caption"
+    assert Cleaner().clean("media", "<media:video>\ncaption") == "[video] caption"
     assert is_filler("lol") and is_filler("Ok!") and is_filler("👍") and is_filler("hahaha") and not is_filler("ok, see you at 8")
 
 

@@ -24,6 +24,7 @@ _CHANNEL_FILE = re.compile(r"(^|/)messages/c?(\d+)/messages\.(json|csv)$", re.I)
 class DiscordPackageImporter:
     kind = "discord-package"
     description = "Official Discord data package (folder or zip): your own messages, JSON or older CSV."
+    posts = True
 
     def parse(self, path, options: ImportOptions) -> ParseResult:
         tree = Tree(path)

@@ -20,7 +20,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def import_command(
     ctx: typer.Context,
-    kind: str = typer.Argument(..., help="Export kind: whatsapp, telegram, discord-package, discord-exporter, twitter, facebook, instagram, jsonl, csv (and transcripts where installed)."),
+    kind: str = typer.Argument(..., help="Export kind: whatsapp, telegram, discord-package, discord-exporter, twitter, facebook, instagram, facebook-posts, instagram-posts, jsonl, csv (and transcripts where installed)."),
     path: Path = typer.Argument(..., help="The export: a file, a folder, or the .zip the service produced."),
     persona: str = typer.Option(..., "--persona", "-p", help="Persona whose training sources this export joins."),
     owner: list[str] = typer.Option([], "--owner", "-o", help="The owner's sender id, or an exact display name (repeatable for aliases). Never matched as a substring. Optional where the export names its owner (Discord package, Twitter, Telegram full export, jsonl, csv)."),

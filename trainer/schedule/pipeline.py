@@ -228,10 +228,11 @@ async def _train(ctx: RunContext, persona: PersonaSpec, dataset: BuiltDataset) -
 
 async def _evaluate(ctx: RunContext, persona: PersonaSpec, version: ModelVersion):
     from trainer.evaluate.gate import evaluate_version
-    from trainer.evaluate.runtime import backend_factory, loss_fn
+    from trainer.evaluate.runtime import backend_factory, judge_factory, loss_fn, role_check
 
     return await evaluate_version(ctx.db, persona, version, data_dir=ctx.settings.core.data_dir,
-                                  loss_fn=loss_fn(ctx.settings), backend_factory=backend_factory(ctx.settings))
+                                  loss_fn=loss_fn(ctx.settings), backend_factory=backend_factory(ctx.settings),
+                                  judge_factory=judge_factory(ctx.settings), role_check=role_check(ctx.settings))
 
 
 async def _promote(ctx: RunContext, persona: PersonaSpec, version: ModelVersion):

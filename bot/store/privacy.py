@@ -22,6 +22,7 @@ STORES: list[str] = [
     "bot.store.exchanges",
     "bot.store.channels",
     "bot.store.curation",
+    "bot.store.reviews",
     "bot.store.consent",
 ]
 

@@ -78,6 +78,8 @@ class GateReport:
     probes: list[ProbeResult] = field(default_factory=list)
     judge: dict | None = None            # JudgeResult.to_dict(), when a judge ran
     role_confusion: dict | None = None   # {"candidate": rate, "baseline": rate, "flagged": [...]}
+    samples: list[dict] = field(default_factory=list)   # the compared pairs: {context, messages, candidate, baseline}
+    baseline: str | None = None          # what the candidate's replies were compared with
     evaluated_at: str = ""
 
     @property
@@ -90,7 +92,8 @@ class GateReport:
             "base_model": self.base_model, "dataset_version": self.dataset_version, "passed": self.passed,
             "reasons": self.reasons, "notes": self.notes, "losses": self.losses,
             "probes": [p.to_dict() for p in self.probes], "probes_passed": self.probes_passed,
-            "judge": self.judge, "role_confusion": self.role_confusion, "evaluated_at": self.evaluated_at,
+            "judge": self.judge, "role_confusion": self.role_confusion, "samples": self.samples, "baseline": self.baseline,
+            "evaluated_at": self.evaluated_at,
         }
 
     def summary(self) -> str:
@@ -211,7 +214,8 @@ async def evaluate_version(
                 report.losses["active"] = await _loss(loss_fn, persona, active, val, report, "active")
         report.losses["base"] = await _loss(loss_fn, persona, None, val, report, "base")
 
-    compare = use_judge or role_check is not None
+    # A review persona needs reply pairs for its human reviewers, judge or not.
+    compare = use_judge or role_check is not None or persona.gate.promote == "review"
     contexts = sample_contexts(persona, suite, val, samples or persona.gate.samples) if compare else []
     candidate_replies: list[str] | None = None
     if suite.probe or contexts:
@@ -237,6 +241,9 @@ async def evaluate_version(
             baseline_replies = None
         if baseline_replies is not None:
             cases = [Case(name, messages, c, b) for (name, messages), c, b in zip(contexts, candidate_replies, baseline_replies)]
+            report.baseline = baseline_name
+            report.samples = [{"context": c.name, "messages": c.context, "candidate": c.candidate, "baseline": c.baseline}
+                              for c in cases]
             if role_check is not None:
                 say("checking role confusion")
                 await _role_confusion(report, persona, role_check, cases, baseline_name)

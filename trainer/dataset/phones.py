@@ -8,7 +8,8 @@
   strings out.
 - A number written with "+" or "00" and 7-15 digits is redacted even when libphonenumber calls it
   invalid (an unassigned or fictional range is still someone's number to a privacy reviewer).
-- Without a region, national forms are caught by shape: "(415) 555-0132", "415-555-0132" and
+- National forms are also caught by shape, with or without a region (a chat in one region still
+  holds numbers written in another's national form): "(415) 555-0132", "415-555-0132" and
   "0" + area code + subscriber number ("030 901820", "020 7946 0018").
 - A cheap pre-filter comes first: only text with a run of at least 7 digits (with short separators
   between them) reaches the matcher, so ordinary chat lines cost one regex search.
@@ -115,9 +116,9 @@ def find_phones(text: str, region: str | None = None) -> list[tuple[int, int]]:
         return []
     spans = [(m.start, m.end) for m in PhoneNumberMatcher(text, region or "ZZ", leniency=Leniency.VALID)
              if _plausible(text, m.start, m.end)]
-    extra = [m.span() for m in _INTERNATIONAL.finditer(text)]
-    if region is None:
-        extra += [m.span() for m in _NATIONAL.finditer(text)]
+    # The common national shapes apply with a region too: a hint adds that region's own forms, it
+    # does not excuse another region's ("020 7946 0958" from a London friend in a German chat).
+    extra = [m.span() for m in _INTERNATIONAL.finditer(text)] + [m.span() for m in _NATIONAL.finditer(text)]
     if extra:
         spans = _merge(spans + extra)
     return spans

@@ -122,6 +122,12 @@ def test_region_hint_decides_national_forms():
     assert Scrubber(region="GB").scrub("llámame al 612 34 56 78", region="ES") == "llámame al [PHONE]"
 
 
+def test_a_region_hint_does_not_hide_another_regions_national_form():
+    # A London number in a German chat: not valid in DE's plan, still someone's number.
+    assert Scrubber(region="DE").scrub("ruf an unter 020 7946 0958 oder 0171 2345678") == "ruf an unter [PHONE] oder [PHONE]"
+    assert Scrubber(region="GB").scrub("call (415) 555-0132 or 030 901820") == "call [PHONE] or [PHONE]"
+
+
 def test_region_hints():
     assert region_from_number("+49 151 23456789") == "DE" and region_from_number("\u202a+44 7911 123456\u202c") == "GB"
     assert region_from_number("Anna") is None and region_from_number("+1") is None

@@ -167,6 +167,10 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
         if spec is None:
             await interaction.response.send_message(f"There is no persona called `{persona}`.", ephemeral=True)
             return
+        twin = await twin_store.get_twin(bot.db, persona)
+        if twin is not None and not twin_store.is_owner(twin, str(interaction.user.id)):
+            await interaction.response.send_message("Only this twin's owner can export it.", ephemeral=True)
+            return
         prov = await card_files.provenance(bot.db, spec, model_override=bot.pool.model_spec(spec))
         data = await asyncio.to_thread(card_files.export_card, spec, prov, format)
         limit = interaction.filesize_limit

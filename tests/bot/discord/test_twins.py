@@ -95,6 +95,8 @@ async def test_share_where_allowed_and_a_member_chats_with_the_ai_label(harness,
     assert "isn't shared in this channel" in before.text and not h.fake.threads()
     bob_share = await done(await h.fake.slash(h.hooks, h.bob, "twin", "share", twin="sam"))
     assert "Only this twin's owner" in bob_share.text
+    admin_export = await done(await h.fake.slash(h.general, h.admin, "persona", "export", persona="sam"))
+    assert "Only this twin's owner can export it" in admin_export.text and not admin_export.files
 
     shared = await done(await h.fake.slash(h.hooks, h.alice, "twin", "share", twin="sam"))
     assert "is shared in this channel" in shared.text

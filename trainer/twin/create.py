@@ -1,7 +1,8 @@
 """`create_twin`: a twin persona folder from the shipped template, under the member personas folder.
 
 The template is the shipped `twin` persona (its probes, topics, profiles and synthetic templates
-come along). `persona.toml` gets the owner's name as the display name, a description and a system
+come along). `persona.toml` gets "NAME (AI twin)" as the display name (the webhook name in Discord:
+nobody mistakes the twin for the person), the owner's name as an alias, a description and a system
 prompt that name them, and optionally another base model. The folder appears whole or not at all
 (`bot.persona.card_files.install_persona_folder`, shared with card import), and the `twins` row
 saying who controls it is written only once it exists; if that fails, the folder goes again.
@@ -33,7 +34,9 @@ def template_folder(settings: Settings) -> Path:
 def twin_fields(template: dict, owner_name: str, model: str | None) -> dict:
     fields = dict(template)
     fields.pop("name", None)
-    fields["display_name"] = owner_name
+    # Marked as AI wherever it speaks (webhook name, persona list, terminal): nobody mistakes it for the person.
+    fields["display_name"] = f"{owner_name} (AI twin)"
+    fields["aliases"] = [owner_name]
     fields["description"] = f"Digital twin of {owner_name}: writes like them, trained on their own exports."
     fields["system_prompt"] = str(template.get("system_prompt", "")).replace(
         "You are the digital twin of a community member.", f"You are the digital twin of {owner_name}.")

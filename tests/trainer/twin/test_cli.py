@@ -62,7 +62,7 @@ def test_twin_chain_on_a_posts_only_archive(cli, tmp_path, tiny_llama_dir):
     assert again.exit_code == 1 and "already exists" in again.stderr
     listed = json.loads(cli("personas", "--json").stdout)
     (row,) = [p for p in listed["personas"] if p["name"] == "sam"]
-    assert row["origin"] == "member" and row["display_name"] == "Sam" and row["folder"].startswith(str(cli.data))
+    assert row["origin"] == "member" and row["display_name"] == "Sam (AI twin)" and row["folder"].startswith(str(cli.data))
     assert not (REPO / "personas" / "sam").exists()
 
     r = cli("import", "twitter", str(write_archive(tmp_path / "twitter.zip")), "--persona", "sam", "--json")

@@ -44,6 +44,12 @@ class CoreSettings(_Section):
         description="Serve /healthz and /metrics (Prometheus) on this port; unset: off. 0 picks a free port.",
     )
     metrics_host: str = Field("127.0.0.1", description="Address the metrics/health server listens on (compose: 0.0.0.0).")
+    twin_upload_max_mb: float = Field(
+        100.0, gt=0, description="Largest export a member may upload with /twin import, in MB (bigger: refused before download).",
+    )
+    twin_model: str | None = Field(
+        None, description="Base model of twins members create with /twin create (default: the twin template's embedded SmolLM2).",
+    )
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="On SIGTERM: seconds in-flight replies get to finish before they end with a notice.",
     )

@@ -10,6 +10,10 @@ and `/privacy forget` pass it). It runs before the member's rows are deleted and
   gone from the store by then, so the new dataset leaves it out); `personabot trainer --force
   --persona NAME` retrains at once.
 
+The member's rows are deleted by `forget_user` right after this hook, in the same transaction, on a
+connection with `secure_delete` on, and `forget_user` then truncates the WAL (`purge_deleted`), so
+no copy of their words survives in the database file; the example files go here, by `purge_examples`.
+
 The reasons written to the registry do not name the member: keeping their id there would keep
 data about them. `audit_user(db, user_id)` answers "which versions contain this member's data"
 for `personabot privacy audit --user ID`, from the same links, before or after forgetting.

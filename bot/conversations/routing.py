@@ -89,7 +89,8 @@ class Directory:
         if msg.is_dm:
             if not self.dms_enabled:
                 return None
-            return Route(msg.replied_persona or self.default_persona, key, "dm")
+            # A DM bound to a persona (`/twin chat` binds its owner's DM to the twin) talks to it.
+            return Route(msg.replied_persona or self.persona_for(msg.channel_id), key, "dm")
         thread = self.threads.get(msg.channel_id)
         if thread is not None:
             return Route(msg.replied_persona or thread.persona, key, "thread")

@@ -43,6 +43,7 @@ from bot.discord_bot._io import ChannelSink, Speakers, WebhookSink, Webhooks
 from bot.persona import macros
 from bot.persona.spec import PersonaSpec
 from bot.store import channels as channel_store
+from bot.store import twins as twin_store
 from bot.store.exchanges import log_exchange
 from bot.store.feedback import feedback_value, record_feedback
 
@@ -375,6 +376,10 @@ class ChatCog(commands.Cog):
             await interaction.response.send_message(f"There is no persona called `{persona}`. Try `/persona list`.", ephemeral=True)
             return
         spec = bot.persona(persona or bot.directory.persona_for(str(parent.id)))
+        if await twin_store.get_twin(bot.db, spec.name) is not None and spec.name not in await twin_store.shared_in(bot.db, str(parent.id)):
+            await interaction.response.send_message(f"{spec.display_name} is a digital twin and isn't shared in this channel.",
+                                                    ephemeral=True)
+            return
         name = (topic or f"Chat with {spec.display_name}").strip()[:100]
         try:
             thread = await parent.create_thread(name=name, type=discord.ChannelType.public_thread,

@@ -22,6 +22,7 @@ from bot.discord_bot._chat_cog import persona_autocomplete
 from bot.persona import card_files
 from bot.persona.cards import MAX_PNG_BYTES, CardError
 from bot.store import channels as channel_store
+from bot.store import twins as twin_store
 
 if TYPE_CHECKING:
     from bot.discord_bot.client import PersonaBot
@@ -84,21 +85,29 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
 
     @app_commands.command(name="set")
     @app_commands.describe(persona="The persona that speaks in this channel",
-                           mode="mention: only when mentioned or replied to; all: every message")
+                           mode="mention: only when mentioned or replied to; all: every message",
+                           twins_allowed="Let members share their digital twins in this channel (/twin share)")
     @app_commands.autocomplete(persona=persona_autocomplete)
     @app_commands.guild_only()
     @app_commands.checks.has_permissions(manage_channels=True)
-    async def set_(self, interaction: discord.Interaction, persona: str, mode: Literal["mention", "all"] = "mention") -> None:
+    async def set_(self, interaction: discord.Interaction, persona: str, mode: Literal["mention", "all"] = "mention",
+                   twins_allowed: bool = False) -> None:
         """Make a persona speak in this channel (and its threads). Needs Manage Channels."""
         bot = self.bot
         if persona not in bot.personas:
             await interaction.response.send_message(f"There is no persona called `{persona}`. Try `/persona list`.", ephemeral=True)
             return
+        if await twin_store.get_twin(bot.db, persona) is not None:
+            await interaction.response.send_message("A digital twin speaks only where its owner shares it (`/twin share`), "
+                                                    "not as a channel's persona.", ephemeral=True)
+            return
         binding = await channel_store.bind_channel(bot.db, str(interaction.channel_id), persona, mode=mode,
                                                    guild_id=str(interaction.guild_id), set_by=str(interaction.user.id))
+        await twin_store.allow_twins(bot.db, str(interaction.channel_id), twins_allowed)
         bot.directory.bind(binding)
         spec = bot.personas[persona]
-        await interaction.response.send_message(f"{spec.display_name} now speaks here and {MODE_TEXT[mode]}.")
+        await interaction.response.send_message(f"{spec.display_name} now speaks here and {MODE_TEXT[mode]}."
+                                                + (" Members may share their digital twins here." if twins_allowed else ""))
 
     @app_commands.command(name="unset")
     @app_commands.guild_only()
@@ -157,6 +166,10 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
         spec = bot.personas.get(persona)
         if spec is None:
             await interaction.response.send_message(f"There is no persona called `{persona}`.", ephemeral=True)
+            return
+        twin = await twin_store.get_twin(bot.db, persona)
+        if twin is not None and not twin_store.is_owner(twin, str(interaction.user.id)):
+            await interaction.response.send_message("Only this twin's owner can export it.", ephemeral=True)
             return
         prov = await card_files.provenance(bot.db, spec, model_override=bot.pool.model_spec(spec))
         data = await asyncio.to_thread(card_files.export_card, spec, prov, format)

@@ -137,16 +137,20 @@ class PersonaBot(commands.Bot):
         from bot.discord_bot._curation_cog import CurateButton, CurationCog
         from bot.discord_bot._persona_cog import PersonaCog
         from bot.discord_bot._privacy_cog import PrivacyCog
+        from bot.discord_bot._review_cog import EndButton, ReviewCog, VoteButton
+        from bot.discord_bot._twin_cog import TwinCog
 
         # Before connecting: a model loads in a worker thread, and no heartbeat is due yet.
         log.info("preparing the model backends of %d persona(s) before connecting", len(self.personas))
         await self.pool.prepare_all(self.personas.values())
         await self.directory.load(self.db)
-        for cog in (ChatCog(self), PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self)):
+        for cog in (ChatCog(self), PersonaCog(self), ConsentCog(self), PrivacyCog(self), AdminCog(self), TwinCog(self)):
             await self.add_cog(cog)
         self.add_view(ConsentView(self))
         await self.add_cog(CurationCog(self))
         self.add_dynamic_items(CurateButton)   # review buttons keep working across restarts
+        await self.add_cog(ReviewCog(self))
+        self.add_dynamic_items(VoteButton, EndButton)   # model review buttons too
         await self.sync_commands()
         if self.model_sync is not None:
             # Promotions made by `personabot trainer` (another process) reach serving through the registry.

@@ -33,7 +33,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Callable, Sequence
 
 from pydantic import ValidationError
 
@@ -217,24 +217,14 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
                            "adapter": str((dest_root / name / "adapter").resolve())}
     if model:
         fields["model"] = {**(fields.get("model") or {}), **{k: v for k, v in model.items() if v}}
-    dest_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=dest_root))
-    try:
+    def fill(tmp: Path) -> None:
         if adapter_files:
             for rel, data in adapter_files.items():
                 (tmp / "adapter" / rel).parent.mkdir(parents=True, exist_ok=True)
                 (tmp / "adapter" / rel).write_bytes(data)
         _write_files(tmp, card, fields, dialogues, char)
-        _validate(tmp, name)
-        try:
-            tmp.rename(dest_root / name)   # atomic; fails if a concurrent import took the name meanwhile
-        except OSError:
-            raise CardError(f"a persona called {name!r} already exists ({dest_root / name}); "
-                            "choose another name with --name") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    spec = load_persona(dest_root / name)
+
+    spec = install_persona_folder(dest_root, name, fill)
     warnings = list(card.warnings)
     if any(word in spec.display_name.lower() for word in ("discord", "clyde")):
         warnings.append(f"Discord refuses webhook names containing 'discord' or 'clyde', so {spec.display_name!r} "
@@ -244,6 +234,27 @@ def import_card(content: bytes, filename: str, *, dirs: Sequence[Path], dest_roo
     if not card.text("first_mes").strip():
         warnings.append("the card has no first message: /chat threads open without a greeting")
     return ImportResult(name, dest_root / name, spec, card, len(dialogues), warnings)
+
+
+def install_persona_folder(dest_root: Path, name: str, fill: Callable[[Path], None], *,
+                           error: type[Exception] = CardError, name_hint: str = "--name") -> PersonaSpec:
+    """Write the member persona folder `dest_root/name` whole or not at all: `fill(tmp)` writes the
+    files into a hidden temporary folder beside it, the spec is validated, and one rename makes it
+    appear. Any failure removes the temporary folder; a name taken meanwhile raises `error`."""
+    dest_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=dest_root))
+    try:
+        fill(tmp)
+        _validate(tmp, name, error)
+        try:
+            tmp.rename(dest_root / name)   # atomic; fails if a concurrent import took the name meanwhile
+        except OSError:
+            raise error(f"a persona called {name!r} already exists ({dest_root / name}); "
+                        f"choose another name with {name_hint}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load_persona(dest_root / name)
 
 
 def _write_files(folder: Path, card: Card, fields: dict, dialogues: list[list[dict]], char: str) -> None:
@@ -269,7 +280,7 @@ def _write_files(folder: Path, card: Card, fields: dict, dialogues: list[list[di
     (folder / "probes.toml").write_text(_probes(dialogues), encoding="utf-8")
 
 
-def _validate(tmp: Path, name: str) -> PersonaSpec:
+def _validate(tmp: Path, name: str, error: type[Exception] = CardError) -> PersonaSpec:
     """Load the spec written in `tmp` as if it were the folder `name` (the loader checks the name)."""
     raw = tomllib.loads((tmp / "persona.toml").read_text(encoding="utf-8"))
     raw["name"] = name
@@ -278,7 +289,7 @@ def _validate(tmp: Path, name: str) -> PersonaSpec:
     except ValidationError as exc:
         from bot.persona.loader import _describe   # the loader's wording: field path, what was expected
 
-        raise CardError("\n".join(f"persona {name!r}: {_describe(e)}" for e in exc.errors())) from None
+        raise error("\n".join(f"persona {name!r}: {_describe(e)}" for e in exc.errors())) from None
 
 
 # -- export -------------------------------------------------------------------------------------

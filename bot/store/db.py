@@ -4,6 +4,9 @@ Migrations are `migrations/NNNN_topic.sql`, applied in number order inside one t
 The applied version is kept in the database itself (`PRAGMA user_version`), so a file copied to
 another machine knows its own schema. Numbers may skip (features reserve theirs) but never repeat.
 
+Every connection runs with `secure_delete` on, and forget paths call `purge_deleted(db)` after they
+commit, so deleted words leave no trace in free pages or the WAL.
+
 Writes go through `transaction(db)`: the bot shares one aiosqlite connection between all its
 coroutines, and SQLite has one transaction per connection, so a write that commits while another
 is half done would commit the other's half too. `transaction` serialises writers on a connection
@@ -133,7 +136,24 @@ async def connect(path: Path | str) -> aiosqlite.Connection:
     await db.execute("PRAGMA foreign_keys=ON")
     await db.execute("PRAGMA synchronous=NORMAL")
     await db.execute("PRAGMA busy_timeout=5000")
+    # Deleted content is overwritten with zeros instead of lingering in free pages and the WAL: a
+    # forgotten member's or a deleted twin's words must not be recoverable from the file.
+    await db.execute("PRAGMA secure_delete=ON")
     return db
+
+
+async def purge_deleted(db: aiosqlite.Connection) -> bool:
+    """After a forget path commits: checkpoint the WAL into the database file and truncate it, so
+    the pre-delete page images in the WAL are gone too (the zeroed pages reach the main file).
+
+    Returns False when a reader elsewhere (another process's open read transaction) kept the
+    checkpoint from completing; the WAL is then truncated by a later call or at close. Inside an
+    open transaction it does nothing (the outermost caller purges after its commit)."""
+    if db.in_transaction:
+        return False
+    async with db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+        row = await cur.fetchone()
+    return row is None or row[0] == 0
 
 
 @asynccontextmanager

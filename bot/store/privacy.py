@@ -2,7 +2,8 @@
 
 Each store module that keeps member data provides `export_user(db, user_id) -> dict` and
 `delete_user(db, user_id) -> int`, and is listed in `STORES` (or added with `register`). Forgetting
-is one transaction: the `on_forget` hooks (the trainer uses one to mark dataset versions stale and
+is one transaction, followed by `purge_deleted` (secure_delete + WAL checkpoint: no deleted words
+left in free pages or the WAL): the `on_forget` hooks (the trainer uses one to mark dataset versions stale and
 adapters tainted) and every deleter commit together, or, if anything fails or the process dies
 half-way, nothing is deleted.
 """
@@ -13,7 +14,7 @@ from typing import Awaitable, Callable, Sequence
 
 import aiosqlite
 
-from bot.store.db import transaction
+from bot.store.db import purge_deleted, transaction
 
 # Module paths, imported lazily so the bot does not import trainer code at start-up.
 # Order matters for deletion: dependants before the member row.
@@ -22,6 +23,8 @@ STORES: list[str] = [
     "bot.store.exchanges",
     "bot.store.channels",
     "bot.store.curation",
+    "bot.store.twins",
+    "bot.store.reviews",
     "bot.store.consent",
 ]
 
@@ -71,4 +74,6 @@ async def forget_user(db: aiosqlite.Connection, user_id: str, hooks: Sequence[Fo
             await hook(db, user_id)
         for path, module in zip(STORES, modules):
             counts[path.rsplit(".", 1)[-1]] = await module.delete_user(db, user_id)
+    # secure_delete zeroed the rows' pages; the checkpoint moves those into the file and empties the WAL.
+    await purge_deleted(db)
     return counts

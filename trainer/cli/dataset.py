@@ -28,6 +28,7 @@ def build(
     near_dup: float = typer.Option(0.85, "--near-dup", help="Jaccard similarity at which two examples count as near-duplicates."),
     no_dedup: bool = typer.Option(False, "--no-dedup", help="Keep duplicates (not recommended)."),
     no_curated: bool = typer.Option(False, "--no-curated", help="Leave approved curated logs out."),
+    no_prompted_posts: bool = typer.Option(False, "--no-prompted-posts", help="Leave posts-only sessions (tweets, a Discord data package, Facebook/Instagram posts) out instead of pairing each post with a neutral prompt made from its keywords."),
     fmt: str = typer.Option("openai", "--format", help="'openai' (train/val JSONL) or 'hf' (also a Hugging Face dataset and an Axolotl snippet)."),
     tokenizer: Path = typer.Option(None, "--tokenizer", help="Folder of a Hugging Face tokenizer for token counts (default: the persona's model when available locally, else an estimate)."),
     region: str = typer.Option(None, "--region", help="Phone region (GB, DE, US...) for finding national-format phone numbers in every source, overriding each source's own (from `import --region` or the export's hints). Approved logs use it too."),
@@ -49,7 +50,8 @@ def build(
         tok = load_tokenizer(spec.model.model, override=tokenizer, models_dir=settings.core.models_dir)
         options = BuildOptions(session_gap_s=session_gap * 60, val_fraction=val_fraction, media=media, links=links,
                                max_message_chars=max_chars, max_tokens=max_tokens, dedup=not no_dedup, near_dup_threshold=near_dup,
-                               include_curated=not no_curated, hf=fmt == "hf", region=normalise_region(region))
+                               include_curated=not no_curated, hf=fmt == "hf", region=normalise_region(region),
+                               prompted_posts=not no_prompted_posts)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc), 2)
 
@@ -77,7 +79,8 @@ def build(
         return
     c = m["counts"]
     console.print(f"Built {persona} v{result.version} in {result.folder}: {c['train_examples']} train / {c['val_examples']} val examples "
-                  f"from {c['messages_read']} messages ({c['sessions_kept']}/{c['sessions']} sessions kept).", highlight=False)
+                  f"from {c['messages_read']} messages ({c['sessions_kept']}/{c['sessions']} sessions kept): "
+                  f"{c['examples_from_conversations']} from conversations, {c['examples_from_posts']} from posts.", highlight=False)
     by = (m.get("curated") or {}).get("by_status")
     if by:
         console.print(f"Curated replies: {by['approved']} approved, {by['corrected']} corrected (trained); left out "

@@ -25,6 +25,7 @@ from trainer._gc import gc_paused
 from trainer.dataset import collect, export, versions
 from trainer.dataset.cleanup import Cleaner
 from trainer.dataset.pii import Scrubber
+from trainer.dataset.posts import PromptLog, assemble_posts, is_monologue
 from trainer.dataset.sessions import Session, assemble_turns, split_sessions
 from trainer.dataset.split import assign_splits
 from trainer.dataset.tokens import MESSAGE_OVERHEAD, TokenCounter
@@ -56,6 +57,7 @@ class BuildOptions:
     hf: bool = False
     seed: int = 1
     region: str | None = None              # phone region for every source (else each source's own hint)
+    prompted_posts: bool = True            # posts-only sessions (tweets, ...) become prompted examples
 
 
 @dataclass
@@ -74,6 +76,18 @@ def _noop(step: str, done: int, total: int) -> None:
     pass
 
 
+def _post_skips(sources: list[dict]) -> dict[str, int]:
+    """Posts the importers skipped (retweets, quotes, empty), summed over the persona's posts sources."""
+    from trainer.importers import post_kinds
+
+    total: Counter = Counter()
+    kinds = post_kinds()
+    for s in sources:
+        if s["kind"] in kinds:
+            total.update(s["counts"].get("skipped") or {})
+    return dict(sorted(total.items()))
+
+
 async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, options: BuildOptions = BuildOptions(),
                         tokenizer=None, progress: Progress = _noop) -> BuildResult:
     counter = TokenCounter(tokenizer)
@@ -82,6 +96,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
     cleaner = Cleaner(media=options.media, links=options.links, max_chars=options.max_message_chars)
     stats: Counter = Counter()
     dropped: Counter = Counter()
+    prompt_log = PromptLog()
 
     # 1. Collect threads and register every participant so pseudonyms are stable.
     sources = await collect.persona_sources(db, persona.name)
@@ -122,18 +137,32 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                 progress("sessions", i, len(threads))
             for j, msgs in enumerate(split_sessions(thread.messages, options.session_gap_s)):
                 n_sessions += 1
-                turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats,
-                                       region=regions.get(thread.source_id))
+                origin = "conversations"
+                if thread.posts and is_monologue(msgs):
+                    # The owner's own posts with nobody else's words: prompted examples (posts.py).
+                    if not options.prompted_posts:
+                        dropped["posts_left_out"] += 1
+                        continue
+                    origin = "posts"
+                    turns = assemble_posts(msgs, cleaner=cleaner, scrubber=scrubber, stats=stats, dropped=dropped, log=prompt_log,
+                                           region=regions.get(thread.source_id))
+                    if turns is None:
+                        dropped["session_no_usable_post"] += 1
+                        continue
+                else:
+                    turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats,
+                                           region=regions.get(thread.source_id))
                 if turns is None:
                     has_owner = any(m.is_owner and m.kind != "system" for m in msgs)
                     dropped["session_no_owner_reply" if not has_owner else "session_no_user_turn"] += 1
                     continue
                 times = [m.ts for m in msgs if m.ts is not None]
                 sessions.append(Session(f"{thread.key}#{j}", thread.source_id, min(times) if times else None,
-                                        max(times) if times else None, turns, thread.members))
+                                        max(times) if times else None, turns, thread.members, extra={"origin": origin}))
         progress("sessions", len(threads), len(threads))
         if not sessions:
             raise BuildError(f"no usable conversations for {persona.name}: {n_sessions} session(s) read, none with both a user turn and an owner reply"
+                             + (f" ({dropped['posts_left_out']} posts-only session(s) left out by --no-prompted-posts)" if dropped["posts_left_out"] else "")
                              + ("" if sources or curated_info else " (no sources imported and no curated logs)")
                              + (f"; {curated_info['scope']['note']}" if curated_info and curated_info["scope"]["note"] else ""))
 
@@ -244,7 +273,11 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
             "members": len(members),
             "counts": {"messages_read": messages_read, "sessions": n_sessions, "sessions_kept": len(sessions),
                        "val_sessions": sum(1 for s in sessions if s.split == "val"),
-                       "train_examples": len(examples["train"]), "val_examples": len(examples["val"])},
+                       "train_examples": len(examples["train"]), "val_examples": len(examples["val"]),
+                       **{f"examples_from_{o}": sum(1 for split in owners_of for s in owners_of[split] if s.extra.get("origin") == o)
+                          for o in ("conversations", "posts")}},
+            "posts": {"prompted": options.prompted_posts, **prompt_log.to_dict(),
+                      "skipped_at_import": _post_skips(sources)},
             "cleanup": dict(sorted((cleaner.stats + stats).items())),
             "dropped": dict(sorted(dropped.items())),
             "dedup": dedup_info,

@@ -25,7 +25,11 @@ from trainer.sources import list_sources, source_message_rows
 
 
 async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[Thread], dict[str, str], set[str]]:
-    """(threads, participants id->name, owner ids) of one stored source."""
+    """(threads, participants id->name, owner ids) of one stored source; a source of a posts kind
+    (`trainer.importers.post_kinds`) gives threads marked `posts`."""
+    from trainer.importers import post_kinds
+
+    posts = source["kind"] in post_kinds()
     participants: dict[str, str] = dict((source.get("provenance") or {}).get("participants") or {})
     owners = set(source.get("owner_ids") or [])
     threads: list[Thread] = []
@@ -36,7 +40,7 @@ async def source_threads(db: aiosqlite.Connection, source: dict) -> tuple[list[T
 
     def close():
         if current:
-            threads.append(Thread(f"source {source['id']}/{current_key}", source["id"], current, group=len(senders) > 2))
+            threads.append(Thread(f"source {source['id']}/{current_key}", source["id"], current, group=len(senders) > 2, posts=posts))
 
     with gc_paused():           # synchronous from here; one object per row, all kept
         for conversation, _seq, ts, sender_id, sender_name, is_owner, kind, content in rows:

@@ -90,6 +90,16 @@ def _curated_lines(curated: dict | None) -> list[str]:
     return lines
 
 
+def _posts_lines(posts: dict | None) -> list[str]:
+    if not posts:
+        return []
+    if not posts.get("prompted"):
+        return ["- Posts-only sessions left out (--no-prompted-posts)"]
+    used = ", ".join(f"{t!r} {n}" for t, n in posts.get("used", {}).items()) or "none"
+    skipped = ", ".join(f"{k} {n}" for k, n in posts.get("skipped_at_import", {}).items()) or "none"
+    return [f"- Prompted posts: prompts used {used}; skipped at import: {skipped}"]
+
+
 def report_markdown(manifest: dict) -> str:
     c = manifest["counts"]
     v = manifest["validation"]
@@ -100,7 +110,9 @@ def report_markdown(manifest: dict) -> str:
         + (f" and {manifest['curated']['threads']} curated conversation(s)" if manifest.get("curated") else ""),
         *_curated_lines(manifest.get("curated")),
         f"- Messages read: {c['messages_read']}; sessions: {c['sessions']} ({c['sessions_kept']} kept)",
-        f"- Examples: {c['train_examples']} train, {c['val_examples']} validation",
+        f"- Examples: {c['train_examples']} train, {c['val_examples']} validation "
+        f"({c.get('examples_from_conversations', 0)} from conversations, {c.get('examples_from_posts', 0)} from posts)",
+        *_posts_lines(manifest.get("posts")),
         f"- Tokens ({v['tokenizer']}): mean {v['distributions']['tokens']['mean']}, max {v['distributions']['tokens']['max']} "
         f"per example; estimate {v['estimate']['billed_tokens']} tokens over {v['estimate']['epochs']} epochs",
         f"- Validation: {'OK' if v['ok'] else 'ERRORS ' + json.dumps(v['errors'])}",

@@ -37,6 +37,7 @@ class Thread:
     messages: list[Msg]
     members: frozenset = frozenset()        # Discord member ids whose data it holds (curated logs)
     group: bool = False
+    posts: bool = False                     # the owner's own posts (see trainer/dataset/posts.py)
 
 
 @dataclass

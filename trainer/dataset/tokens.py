@@ -192,7 +192,7 @@ def load_tokenizer(model: str, *, override: Path | None = None, models_dir: Path
         candidates.append(Path(override))
     if model:
         candidates.append(Path(model))
-        if models_dir is not None:
+        if models_dir is not None and not Path(model).is_absolute():     # a folder path is not a cache name
             candidates += [models_dir / model, *sorted(models_dir.glob(f"{model}*"))]
     for folder in candidates:
         if folder.is_dir() and (folder / "tokenizer.json").is_file():

@@ -10,7 +10,7 @@ import pkgutil
 
 from trainer.importers.base import Importer, ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
 
-__all__ = ["Importer", "ImportFormatError", "ImportOptions", "ParseResult", "Problem", "RawMessage", "importers", "get_importer"]
+__all__ = ["Importer", "ImportFormatError", "ImportOptions", "ParseResult", "Problem", "RawMessage", "importers", "get_importer", "post_kinds"]
 
 
 def importers() -> dict[str, type]:
@@ -24,6 +24,11 @@ def importers() -> dict[str, type]:
                 if obj.__module__ == module.__name__:
                     found[obj.kind] = obj
     return dict(sorted(found.items()))
+
+
+def post_kinds() -> frozenset[str]:
+    """Kinds whose exports are the owner's own posts (importers declaring `posts = True`)."""
+    return frozenset(kind for kind, cls in importers().items() if getattr(cls, "posts", False))
 
 
 def get_importer(kind: str) -> Importer:

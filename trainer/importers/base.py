@@ -77,5 +77,7 @@ class ImportFormatError(ValueError):
 class Importer(Protocol):
     kind: ClassVar[str]            # the KIND argument of `personabot import`
     description: ClassVar[str]     # one line for --help
+    # Optional `posts: ClassVar[bool] = True`: the export holds the owner's own posts (a monologue),
+    # so sessions without anyone else's words become prompted-post examples (trainer/dataset/posts.py).
 
     def parse(self, path: Path, options: ImportOptions) -> ParseResult: ...

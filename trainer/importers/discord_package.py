@@ -41,6 +41,7 @@ def _account_region(user: dict, result: ParseResult) -> None:
 class DiscordPackageImporter:
     kind = "discord-package"
     description = "Official Discord data package (folder or zip): your own messages, JSON or older CSV."
+    posts = True
 
     def parse(self, path, options: ImportOptions) -> ParseResult:
         tree = Tree(path)

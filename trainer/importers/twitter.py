@@ -2,7 +2,7 @@
 the archive .zip, or one .js file. The legacy `Grailbird.data.tweets_YYYY_MM = [...]` files work too.
 
 Every tweet is the owner's. HTML entities are unescaped and t.co links to attached media removed.
-Retweets are someone else's words and are skipped (counted). Reply chains are rebuilt where the
+Retweets and quote tweets are built on someone else's words and are skipped (counted). Reply chains are rebuilt where the
 parent is one of the owner's own tweets (the archive lacks everyone else's); a reply to someone
 else starts its conversation with a `<media:tweet>` placeholder from that account, so the owner's
 reply still has a user turn to answer.
@@ -31,9 +31,14 @@ def parse_created(value: str) -> datetime | None:
     return None
 
 
+def _is_quote(tweet: dict) -> bool:
+    return str(tweet.get("is_quote_status", "")).lower() == "true" or bool(tweet.get("quoted_status_id_str") or tweet.get("quoted_status"))
+
+
 class TwitterImporter:
     kind = "twitter"
     description = "Twitter/X archive: tweets.js / tweet.js and tweets-partN.js (folder, zip or file)."
+    posts = True
 
     def parse(self, path, options: ImportOptions) -> ParseResult:
         tree = Tree(path)
@@ -118,6 +123,9 @@ class TwitterImporter:
             text, kind = self._text(tweet)
             if text.startswith("RT @") or tweet.get("retweeted_status"):
                 result.skip(Problem("tweets", f"tweet {tid}", "retweet (someone else's words)"), "retweet")
+                continue
+            if _is_quote(tweet):
+                result.skip(Problem("tweets", f"tweet {tid}", "quote of another tweet (built on someone else's words)"), "quote")
                 continue
             if not text:
                 result.skip(Problem("tweets", f"tweet {tid}", "empty tweet"), "empty")

@@ -79,3 +79,22 @@ async def test_curation_keeps_original(db):
         assert tuple(await cur.fetchone()) == ("5", "4", "corrected")
     assert (await curation.counts(db, "tim"))["corrected"] == 1
     assert not await curation.curate(db, 9999, status="approved", curator="admin")
+
+
+async def test_forget_leaves_no_words_in_the_file_free_pages_or_wal(db, settings):
+    """secure_delete + a WAL checkpoint: the raw bytes of personabot.db and its WAL hold no forgotten word."""
+    await consent.set_consent(db, "u1", True, "1")
+    await consent.set_consent(db, "u2", True, "1")
+    for i in range(40):      # enough rows to span pages, so deletion frees whole pages too
+        await log(db, user="u1", text=f"QUOKKAFORGET{i} " + "x" * 200, reply=f"reply{i}")
+    await log(db, user="u2", text="KEEPMEPLEASE")
+    await db.commit()
+    raw = lambda: b"".join(p.read_bytes() for p in settings.core.db_path.parent.glob("personabot.db*"))
+    assert b"QUOKKAFORGET7" in raw()
+    await privacy.forget_user(db, "u1", hooks=[])
+    data = raw()
+    assert b"QUOKKAFORGET" not in data and b"KEEPMEPLEASE" in data
+    wal = settings.core.db_path.with_name("personabot.db-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    async with db.execute("PRAGMA secure_delete") as cur:
+        assert (await cur.fetchone())[0] == 1

@@ -10,7 +10,8 @@ from trainer.importers import ImportFormatError, ImportOptions, ParseResult, get
 
 KINDS = [k for k in importers() if k != "transcripts"]
 SUFFIX = {"whatsapp": ".txt", "telegram": ".json", "discord-package": ".json", "discord-exporter": ".json", "twitter": ".js",
-          "facebook": ".json", "instagram": ".json", "jsonl": ".jsonl", "csv": ".csv"}
+          "facebook": ".json", "instagram": ".json", "jsonl": ".jsonl", "csv": ".csv",
+          "facebook-posts": ".json", "instagram-posts": ".json"}
 GOOD = {
     "whatsapp": "[03.02.24, 18:05:09] Lena Kraus: Hallo!\n[03.02.24, 18:06:01] Ben Ott: Na?\nzweite Zeile\n",
     "telegram": json.dumps({"name": "x", "messages": [{"id": 1, "type": "message", "date": "2023-01-01T10:00:00", "from": "A", "from_id": "user1", "text": "hi"}]}),
@@ -21,6 +22,8 @@ GOOD = {
     "instagram": json.dumps({"participants": [{"name": "A"}], "messages": [{"sender_name": "A", "timestamp_ms": 1, "content": "hi"}]}),
     "jsonl": json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) + "\n",
     "csv": "prompt,response\nq,a\n",
+    "facebook-posts": json.dumps([{"timestamp": 1, "data": [{"post": "hi"}]}]),
+    "instagram-posts": json.dumps([{"media": [{"uri": "a.jpg", "title": "hi", "creation_timestamp": 1}]}]),
 }
 
 

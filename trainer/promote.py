@@ -84,8 +84,11 @@ async def newest_promotable(db: aiosqlite.Connection, persona: str) -> ModelVers
 async def promote(
     db: aiosqlite.Connection, settings: Settings, persona: PersonaSpec, name: str | None = None, *,
     force: bool = False, admin_factory: AdminFactory | None = None, on_switched: Switched | None = None,
+    by: str | None = None,
 ) -> PromotionResult:
-    """Make `name` (default: the newest candidate that passed the gate) the persona's active version."""
+    """Make `name` (default: the newest candidate that passed the gate) the persona's active version.
+
+    `by` (a Discord user id, 'cli:<name>', 'scheduler') is recorded with the promotion event."""
     if name is None:
         version = await newest_promotable(db, persona.name)
         if version is None:
@@ -108,7 +111,8 @@ async def promote(
                                  "or pass --force")
     previous = await registry.active_version(db, persona.name)
     await prepare_serving(settings, persona, version, admin_factory=admin_factory)
-    detail = "forced past the gate" if force and not gate_passed(version) else None
+    detail = "; ".join(d for d in (f"by {by}" if by else None,
+                                     "forced past the gate" if force and not gate_passed(version) else None) if d) or None
     await registry.set_active(db, version.name, event="promoted", detail=detail)
     log.info("%s: promoted %s (was %s)", persona.name, version.name, previous.name if previous else "the spec model")
     if on_switched is not None:

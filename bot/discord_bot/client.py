@@ -137,6 +137,7 @@ class PersonaBot(commands.Bot):
         from bot.discord_bot._curation_cog import CurateButton, CurationCog
         from bot.discord_bot._persona_cog import PersonaCog
         from bot.discord_bot._privacy_cog import PrivacyCog
+        from bot.discord_bot._review_cog import EndButton, ReviewCog, VoteButton
         from bot.discord_bot._twin_cog import TwinCog
 
         # Before connecting: a model loads in a worker thread, and no heartbeat is due yet.
@@ -148,6 +149,8 @@ class PersonaBot(commands.Bot):
         self.add_view(ConsentView(self))
         await self.add_cog(CurationCog(self))
         self.add_dynamic_items(CurateButton)   # review buttons keep working across restarts
+        await self.add_cog(ReviewCog(self))
+        self.add_dynamic_items(VoteButton, EndButton)   # model review buttons too
         await self.sync_commands()
         if self.model_sync is not None:
             # Promotions made by `personabot trainer` (another process) reach serving through the registry.

@@ -2,7 +2,7 @@
 
 One `persona.toml` per persona folder. Unknown keys are rejected everywhere (a typo must not be
 silently ignored). Secrets never live here: `model.api_key_env` names an environment variable.
-Training, synthetic-data and schedule settings have their own modules (`training.py`,
+Training, synthetic-data, schedule and gate (`gate.py`) settings have their own modules (`training.py`,
 `synthetic.py`, `schedule.py`) because the trainer owns them.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bot.persona.gate import GateSpec
 from bot.persona.lorebook import Lorebook
 from bot.persona.schedule import ScheduleSpec
 from bot.persona.synthetic import SyntheticSpec
@@ -96,6 +97,7 @@ class PersonaSpec(_Strict):
     synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     curation: CurationSpec = Field(default_factory=CurationSpec)
+    gate: GateSpec = Field(default_factory=GateSpec)
     greeting: str = Field("", description="First message the persona posts in a thread opened with /chat ({{user}} = the member's name).")
     post_history_instructions: str = Field(
         "", description="Sent after the conversation, as a last system message, on every reply ({{user}} = the member's name)."

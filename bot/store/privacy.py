@@ -24,6 +24,7 @@ STORES: list[str] = [
     "bot.store.channels",
     "bot.store.curation",
     "bot.store.twins",
+    "bot.store.reviews",
     "bot.store.consent",
 ]
 

@@ -204,3 +204,16 @@ async def promotion_history(db: aiosqlite.Connection, persona: str) -> list[Mode
     async with db.execute(f"SELECT {_COLUMNS} FROM model_versions WHERE persona = ? AND promoted_at IS NOT NULL "
                           "ORDER BY promoted_at DESC, version DESC", (persona,)) as cur:
         return [_row(r) for r in await cur.fetchall()]
+
+
+async def promoted_by(db: aiosqlite.Connection, persona: str | None = None) -> dict[str, str]:
+    """Who promoted each version last ('by <who>' in the promotion event), by version name."""
+    sql, args = "SELECT version, detail FROM registry_events WHERE event = 'promoted'", ()
+    if persona:
+        sql, args = sql + " AND persona = ?", (persona,)
+    found: dict[str, str] = {}
+    async with db.execute(sql + " ORDER BY id", args) as cur:
+        for version, detail in await cur.fetchall():
+            who = next((part[3:] for part in (detail or "").split("; ") if part.startswith("by ")), None)
+            found[version] = who or "unknown"
+    return found

@@ -591,6 +591,8 @@ class FakeDiscord:
             ref = body.get("message_reference") or {}
             ref_id = int(ref["message_id"]) if ref.get("message_id") else None
             msg = self._message(cid, self.bot_user, content, reference=ref_id)
+            if body.get("components"):      # a message with buttons (a view sent with channel.send)
+                msg["components"] = body["components"]
             if files:
                 msg["attachments"] = [{"id": str(self.new_id()), "filename": n, "size": len(b), "url": "http://x/" + n,
                                        "proxy_url": "http://x/" + n} for n, b in files]

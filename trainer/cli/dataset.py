@@ -21,7 +21,7 @@ def build(
     persona: str = typer.Option(..., "--persona", "-p", help="Persona whose sources and approved logs are combined."),
     session_gap: float = typer.Option(120.0, "--session-gap", help="Minutes of silence that start a new session."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of the newest sessions held out for validation."),
-    media: str = typer.Option("placeholder", "--media", help="'placeholder' turns media into [image]-style tokens; 'drop' removes them."),
+    media: str = typer.Option("placeholder", "--media", help="Media with a caption: 'placeholder' keeps the caption behind an [image]-style token, 'drop' keeps the caption alone. Media-only messages are always left out (counted as dropped_media_only)."),
     links: str = typer.Option("placeholder", "--links", help="Link-only messages: 'placeholder' ([link]) or 'drop'."),
     max_chars: int = typer.Option(2000, "--max-chars", help="Cap on one message's length (cut at a word boundary)."),
     max_tokens: int = typer.Option(None, "--max-tokens", help="Longest example in tokens (default: the persona's training.max_length); longer conversations are split between turns."),
@@ -31,6 +31,7 @@ def build(
     no_prompted_posts: bool = typer.Option(False, "--no-prompted-posts", help="Leave posts-only sessions (tweets, a Discord data package, Facebook/Instagram posts) out instead of pairing each post with a neutral prompt made from its keywords."),
     fmt: str = typer.Option("openai", "--format", help="'openai' (train/val JSONL) or 'hf' (also a Hugging Face dataset and an Axolotl snippet)."),
     tokenizer: Path = typer.Option(None, "--tokenizer", help="Folder of a Hugging Face tokenizer for token counts (default: the persona's model when available locally, else an estimate)."),
+    region: str = typer.Option(None, "--region", help="Phone region (GB, DE, US...) for finding national-format phone numbers in every source, overriding each source's own (from `import --region` or the export's hints). Approved logs use it too."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Combine a persona's imports, synthetic conversations and approved logs into a new dataset version."""
@@ -38,6 +39,7 @@ def build(
 
     from bot.store import open_db
     from trainer.dataset.build import BuildError, BuildOptions, build_dataset
+    from trainer.dataset.phones import normalise_region
     from trainer.dataset.tokens import load_tokenizer
 
     if fmt not in ("openai", "hf"):
@@ -48,7 +50,8 @@ def build(
         tok = load_tokenizer(spec.model.model, override=tokenizer, models_dir=settings.core.models_dir)
         options = BuildOptions(session_gap_s=session_gap * 60, val_fraction=val_fraction, media=media, links=links,
                                max_message_chars=max_chars, max_tokens=max_tokens, dedup=not no_dedup, near_dup_threshold=near_dup,
-                               include_curated=not no_curated, hf=fmt == "hf", prompted_posts=not no_prompted_posts)
+                               include_curated=not no_curated, hf=fmt == "hf", region=normalise_region(region),
+                               prompted_posts=not no_prompted_posts)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc), 2)
 

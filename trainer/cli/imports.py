@@ -28,6 +28,7 @@ def import_command(
     prompt_column: str = typer.Option("prompt", "--prompt-column", help="csv: name of the prompt column."),
     response_column: str = typer.Option("response", "--response-column", help="csv: name of the response column."),
     speaker_role: list[str] = typer.Option([], "--speaker-role", help="transcripts: LABEL=user|assistant (repeatable)."),
+    region: str = typer.Option(None, "--region", help="Phone region of the export's national numbers (two-letter code: GB, DE, US...), for PII scrubbing. Default: what the export shows (participants' or the owner's +CC numbers, the account's phone or locale, the language of WhatsApp's system lines), else international numbers only plus common national shapes."),
     show_problems: int = typer.Option(20, "--show-problems", help="How many problems to list (all are counted)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -44,11 +45,17 @@ def import_command(
         if role not in ("user", "assistant"):
             raise fail(f"--speaker-role {item!r}: expected LABEL=user or LABEL=assistant", 2)
         roles[label] = role
+    from trainer.dataset.phones import normalise_region
+
+    try:
+        region = normalise_region(region)
+    except ValueError as exc:
+        raise fail(f"--region {exc}", 2)
     spec = load_persona_or_exit(ctx, persona)
     settings = settings_from(ctx)
     options = ImportOptions(owner=tuple(owner), date_order=date_order, speaker_roles=roles,
                             prompt_column=prompt_column, response_column=response_column,
-                            allow_silence=spec.may_stay_silent)
+                            allow_silence=spec.may_stay_silent, region=region)
 
     async def go():
         async with open_db(settings.core.db_path) as db:
@@ -69,6 +76,8 @@ def import_command(
     skipped = ", ".join(f"{k}: {v}" for k, v in c.get("skipped", {}).items()) or "none"
     console.print(f"Imported source {report.source_id} ({kind}) for {persona}: {c['imported']} messages, "
                   f"skipped {c['skipped_total']} ({skipped}), merged {c['merged']} continuation lines; owner {', '.join(report.owner_ids)}.")
+    console.print(f"Phone region for PII: {report.region} ({report.region_from})" if report.region
+                  else "Phone region for PII: none found (international numbers and common national shapes only; pass --region)")
     for problem in report.problems[:show_problems]:
         console.print(f"  [yellow]{problem}[/]", highlight=False, markup=True)
     if len(report.problems) > show_problems:

@@ -56,6 +56,7 @@ class BuildOptions:
     include_curated: bool = True
     hf: bool = False
     seed: int = 1
+    region: str | None = None              # phone region for every source (else each source's own hint)
     prompted_posts: bool = True            # posts-only sessions (tweets, ...) become prompted examples
 
 
@@ -91,7 +92,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                         tokenizer=None, progress: Progress = _noop) -> BuildResult:
     counter = TokenCounter(tokenizer)
     max_tokens = options.max_tokens or persona.training.max_length
-    scrubber = Scrubber(owner_pseudonym=persona.display_name)
+    scrubber = Scrubber(owner_pseudonym=persona.display_name, region=options.region)
     cleaner = Cleaner(media=options.media, links=options.links, max_chars=options.max_message_chars)
     stats: Counter = Counter()
     dropped: Counter = Counter()
@@ -101,6 +102,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
     sources = await collect.persona_sources(db, persona.name)
     threads = []
     messages_read = 0
+    regions: dict[int | None, str | None] = {}        # source id -> phone region for its texts
     for i, source in enumerate(sources):
         progress("reading sources", i, len(sources))
         src_threads, participants, owners = await collect.source_threads(db, source)
@@ -109,6 +111,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                 scrubber.add_participant(participants[pid], owner=pid in owners)
         threads += src_threads
         messages_read += sum(len(t.messages) for t in src_threads)
+        regions[source["id"]] = options.region or (source.get("provenance") or {}).get("region")
     curated_info = None
     if options.include_curated:
         scope = await training_scope(db, persona)
@@ -120,8 +123,8 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         curated_info = {"threads": len(cur_threads), "messages": sum(len(t.messages) for t in cur_threads),
                         "by_status": await collect.curated_counts(db, persona.name, scope), "scope": scope.to_dict()}
     if not options.pii:
-        scrubber.scrub = lambda text: text      # type: ignore[method-assign]
-        scrubber.scrub_many = lambda texts: list(texts)      # type: ignore[method-assign]
+        scrubber.scrub = lambda text, region=None: text      # type: ignore[method-assign]
+        scrubber.scrub_many = lambda texts, region=None: list(texts)      # type: ignore[method-assign]
     progress("reading sources", len(sources), len(sources))
 
     # Steps 2-5 are synchronous and allocate a lot that lives on: the cyclic GC is paused meanwhile.
@@ -141,12 +144,14 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
                         dropped["posts_left_out"] += 1
                         continue
                     origin = "posts"
-                    turns = assemble_posts(msgs, cleaner=cleaner, scrubber=scrubber, stats=stats, dropped=dropped, log=prompt_log)
+                    turns = assemble_posts(msgs, cleaner=cleaner, scrubber=scrubber, stats=stats, dropped=dropped, log=prompt_log,
+                                           region=regions.get(thread.source_id))
                     if turns is None:
                         dropped["session_no_usable_post"] += 1
                         continue
                 else:
-                    turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats)
+                    turns = assemble_turns(msgs, group=thread.group, cleaner=cleaner, scrubber=scrubber, stats=stats,
+                                           region=regions.get(thread.source_id))
                 if turns is None:
                     has_owner = any(m.is_owner and m.kind != "system" for m in msgs)
                     dropped["session_no_owner_reply" if not has_owner else "session_no_user_turn"] += 1
@@ -268,6 +273,7 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
             "dropped": dict(sorted(dropped.items())),
             "dedup": dedup_info,
             "pii": scrubber.report() if options.pii else {},
+            "phone_regions": {str(k): v for k, v in regions.items()},      # source id -> region used for national numbers
             "validation": reports["train"], "validation_val": reports["val"],
             "files": hashes,
         }

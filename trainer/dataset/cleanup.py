@@ -3,7 +3,10 @@
 `Cleaner.clean(kind, text)` returns the text to keep or None to drop, and counts every drop and
 change by reason in `stats`:
 - system/service lines are dropped;
-- media become typed placeholders ("[image]", caption kept) or are dropped (`media="drop"`);
+- a media-only message (a photo, a sticker, "<Media omitted>") is dropped and counted
+  (`dropped_media_only`): it says nothing in the member's words, and a placeholder turn would teach
+  the model to answer with one; media with a caption keep the caption, behind a typed placeholder
+  ("[image] look at this") or alone (`media="drop"`);
 - link-only messages become "[link]" or are dropped;
 - deliberate silence stays as "" (an empty assistant turn);
 - over-long messages are capped at `max_chars` (cut at a line or word boundary, marked with "…");
@@ -51,15 +54,11 @@ class Cleaner:
         m = _MEDIA.match(text) if kind == "media" or text.startswith("<media:") else None
         if m:
             caption = text[m.end():].strip()
-            if self.media == "drop":
-                if not caption:
-                    self.stats["dropped_media"] += 1
-                    return None
-                self.stats["media_caption_kept"] += 1
-                text = caption
-            else:
-                self.stats["media_placeholders"] += 1
-                text = f"[{m.group(1)}]" + (f" {caption}" if caption else "")
+            if not caption:
+                self.stats["dropped_media_only"] += 1
+                return None
+            self.stats["media_caption_kept"] += 1
+            text = caption if self.media == "drop" else f"[{m.group(1)}] {caption}"
         elif kind == "link" or (("://" in text or "www." in text) and _LINK_ONLY.match(text)):
             if self.links == "drop":
                 self.stats["dropped_link_only"] += 1

@@ -32,12 +32,15 @@ class ImportReport:
     counts: dict
     owner_ids: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    region: str | None = None          # the phone region stored for the source's PII scrubbing
+    region_from: str | None = None
 
     def as_dict(self, max_problems: int = 50) -> dict:
         return {
             "source_id": self.source_id, "created": self.created, "kind": self.kind, "path": self.path,
             "content_hash": self.content_hash, "counts": self.counts, "owner_ids": self.owner_ids,
             "problems": [str(p) for p in self.problems[:max_problems]], "problems_total": len(self.problems),
+            "region": self.region, "region_from": self.region_from,
         }
 
 
@@ -71,9 +74,11 @@ async def import_export(db: aiosqlite.Connection, *, persona: str, kind: str, pa
         hint = "no owner given" if not options.owner else f"owner {', '.join(options.owner)!r} sent no message"
         raise OwnerNotFound(f"{path}: {hint}; pass --owner with an id or exact name among: {shown}")
     result.owner_ids = owners
+    region, region_from = (options.region, "--region") if options.region else (result.region, result.region_from)
     provenance = {"kind": kind, "path": str(path.resolve()), "date_order": options.date_order,
-                  "owner": list(options.owner), "participants": result.participants}
+                  "owner": list(options.owner), "participants": result.participants,
+                  "region": region, "region_from": region_from}
     saved = await save_source(db, persona=persona, kind=kind, label=path.name, content_hash=digest,
                               result=result, provenance=provenance)
     return ImportReport(saved.id, saved.created, kind, str(path), digest, saved.counts or result_counts(result),
-                        sorted(owners), list(result.problems))
+                        sorted(owners), list(result.problems), region, region_from)

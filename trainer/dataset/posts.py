@@ -91,7 +91,7 @@ def is_monologue(messages: list[Msg]) -> bool:
 
 
 def assemble_posts(messages: list[Msg], *, cleaner: Cleaner, scrubber: Scrubber, stats: Counter, dropped: Counter,
-                   log: PromptLog) -> list[dict] | None:
+                   log: PromptLog, region: str | None = None) -> list[dict] | None:
     reply = any(not m.is_owner and m.kind != "system" for m in messages)
     kept: list[str] = []
     for m in messages:
@@ -106,7 +106,7 @@ def assemble_posts(messages: list[Msg], *, cleaner: Cleaner, scrubber: Scrubber,
             kept.append(text)
     if not kept:
         return None
-    texts = scrubber.scrub_many(kept)
+    texts = scrubber.scrub_many(kept, region)
     turns = [{"role": "user", "content": prompt_for(texts[0], reply=reply, log=log)}]
     for i, text in enumerate(texts):
         if i:

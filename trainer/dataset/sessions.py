@@ -6,7 +6,7 @@ session into chat turns: the owner is the assistant and everyone else the user; 
 messages of one role are merged (in group chats each user block is prefixed with the speaker's
 pseudonym, "Person 2: ..."); leading assistant turns and trailing user turns are trimmed so the
 conversation starts with the user and ends on the assistant. A session with no owner reply (or no
-user turn) yields None and the reason is counted. Assistant turns that are only filler get
+user turn) yields None and the reason is counted. `region` is the phone region of the session's source. Assistant turns that are only filler get
 weight 0 (kept as context, not trained on).
 """
 from __future__ import annotations
@@ -76,7 +76,8 @@ def split_sessions(messages: list[Msg], gap_s: float) -> list[list[Msg]]:
     return sessions
 
 
-def assemble_turns(messages: list[Msg], *, group: bool, cleaner: Cleaner, scrubber: Scrubber, stats: Counter) -> list[dict] | None:
+def assemble_turns(messages: list[Msg], *, group: bool, cleaner: Cleaner, scrubber: Scrubber, stats: Counter,
+                   region: str | None = None) -> list[dict] | None:
     blocks: list[list] = []            # [role, [(speaker, text), ...]]
     clean = cleaner.clean
     kept = []
@@ -84,7 +85,7 @@ def assemble_turns(messages: list[Msg], *, group: bool, cleaner: Cleaner, scrubb
         text = clean(m.kind, m.text)
         if text is not None:
             kept.append((m, text))
-    texts = scrubber.scrub_many([t for _, t in kept])      # = scrub() of each non-empty text
+    texts = scrubber.scrub_many([t for _, t in kept], region)      # = scrub() of each non-empty text
     role = parts = None
     merged = 0
     for (m, _), text in zip(kept, texts):

@@ -119,10 +119,14 @@ class Probe(_Strict):
             raise ValueError("a conversation must end with a user turn (the one the persona answers)")
         return self
 
-    def turns(self, persona: PersonaSpec) -> list[Turn]:
+    def messages(self) -> list[dict]:
+        """The probe's input as chat messages."""
         if self.prompt is not None:
-            return [Turn("probe", persona.user_label, self.prompt)]
-        return [Turn("probe", persona.user_label, t.content, from_persona=t.role == "assistant") for t in self.conversation]
+            return [{"role": "user", "content": self.prompt}]
+        return [{"role": t.role, "content": t.content} for t in self.conversation]
+
+    def turns(self, persona: PersonaSpec) -> list[Turn]:
+        return context_turns(persona, self.messages())
 
 
 class ProbeSuite(_Strict):
@@ -199,31 +203,47 @@ def _ran_out(backend: Backend, raw: str, max_tokens: int) -> bool:
     return looks_runaway(raw, max_tokens)
 
 
-async def run_probe(backend: Backend, persona: PersonaSpec, probe: Probe, defaults: ProbeDefaults | None = None) -> ProbeResult:
-    """Generate one reply the way serving would (same prompt assembly) and check it."""
+def context_turns(persona: PersonaSpec, messages: list[dict]) -> list[Turn]:
+    """Chat messages ({"role": "user"|"assistant", "content"}) as the engine's turns."""
+    return [Turn("probe", persona.user_label, m["content"], from_persona=m["role"] == "assistant") for m in messages]
+
+
+async def generate(backend: Backend, persona: PersonaSpec, turns: list[Turn], defaults: ProbeDefaults | None = None,
+                   max_tokens: int | None = None) -> tuple[str, str]:
+    """One reply the way serving would assemble the prompt: (raw model output, cleaned reply).
+
+    Raises `BackendError` when generation fails."""
     defaults = defaults or ProbeDefaults()
-    turns = probe.turns(persona)
     system, post_history = persona_prompt(persona, turns)   # lorebook, {{user}}, post-history: as serving
     messages, _ = build_messages(system, turns, persona.context_budget, post_history=post_history or None)
-    max_tokens = probe.max_tokens or defaults.max_tokens or persona.sampling.max_tokens
+    max_tokens = max_tokens or defaults.max_tokens or persona.sampling.max_tokens
     # Only the persona's own stops and template control tokens: the member's label is *not* a
     # stop here, so a model that writes the member's turn shows it in the raw output.
     stops = tuple(dict.fromkeys([*persona.sampling.stop, *CONTROL_STOPS]))
     params = GenerationParams(temperature=defaults.temperature, top_p=defaults.top_p, max_tokens=max_tokens,
                               repetition_penalty=persona.sampling.repetition_penalty, stop=stops, seed=defaults.seed)
     raw_parts: list[str] = []
-    try:
-        async for delta in backend.stream(messages, params):
-            raw_parts.append(delta)
-    except BackendError as exc:
-        return ProbeResult(probe.name, False, [f"generation failed: {type(exc).__name__}: {exc}"], finish="error")
+    async for delta in backend.stream(messages, params):
+        raw_parts.append(delta)
     raw = "".join(raw_parts)
     member_names = [t.author_name for t in turns if not t.from_persona]
     cleaner = StreamCleaner(own_labels=persona.labels,
                             other_labels=[persona.user_label, *GENERIC_USER_LABELS, *member_names], stops=list(stops))
     cleaner.feed(raw)
     cleaner.finish()
-    reply = cleaner.text
+    return raw, cleaner.text
+
+
+async def run_probe(backend: Backend, persona: PersonaSpec, probe: Probe, defaults: ProbeDefaults | None = None) -> ProbeResult:
+    """Generate one reply the way serving would (same prompt assembly) and check it."""
+    defaults = defaults or ProbeDefaults()
+    turns = probe.turns(persona)
+    max_tokens = probe.max_tokens or defaults.max_tokens or persona.sampling.max_tokens
+    try:
+        raw, reply = await generate(backend, persona, turns, defaults, max_tokens)
+    except BackendError as exc:
+        return ProbeResult(probe.name, False, [f"generation failed: {type(exc).__name__}: {exc}"], finish="error")
+    member_names = [t.author_name for t in turns if not t.from_persona]
     result = ProbeResult(probe.name, True, reply=reply, raw=raw)
     failures = result.failures
 

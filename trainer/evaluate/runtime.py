@@ -8,6 +8,12 @@
 - `backend_factory(settings)`: the backend the probes talk to. A LoRA version runs in-process on
   the persona's base model (`LocalBackend` + the adapter), whatever serves it in production, so a
   candidate is judged before any server sees it. An OpenAI version is asked through the API.
+  `None` is the base model itself (the baseline when nothing is active): loaded in-process for a
+  local or vLLM persona, asked through the API for an OpenAI one.
+- `judge_factory(settings)`: the judge a spec names: "openai:MODEL" / "vllm:MODEL" through the
+  openai SDK with the OPENAI_/VLLM_ settings, "local" (the persona's base model) or "local:MODEL"
+  (a folder, .gguf or the embedded model) as a `LikelihoodJudge`.
+- `role_check(settings)`: the role-confusion check on the persona's base model (`roles.RoleChecker`).
 
 Heavy libraries are imported inside these functions only.
 """
@@ -21,7 +27,7 @@ from bot.backends.base import Backend
 from bot.persona.spec import PersonaSpec
 from bot.settings import Settings
 from bot.store.registry import ModelVersion
-from trainer.evaluate.gate import BackendFactory, LossFn
+from trainer.evaluate.gate import BackendFactory, JudgeFactory, LossFn, RoleCheck
 
 
 def _base_dir(settings: Settings, persona: PersonaSpec, version: ModelVersion | None) -> Path:
@@ -52,9 +58,22 @@ def loss_fn(settings: Settings) -> LossFn:
 
 def backend_factory(settings: Settings) -> BackendFactory:
     @asynccontextmanager
-    async def open_backend(persona: PersonaSpec, version: ModelVersion):
+    async def open_backend(persona: PersonaSpec, version: ModelVersion | None):
         backend: Backend
-        if version.backend == "openai":
+        if version is None:
+            if persona.model.backend in ("openai", "vllm"):
+                from bot.backends.openai_compat import openai_compat_from_settings
+
+                kind = persona.model.backend
+                backend = openai_compat_from_settings(settings.openai if kind == "openai" else settings.vllm, kind=kind,
+                                                      model=persona.model.model, base_url=persona.model.base_url,
+                                                      api_key_env=persona.model.api_key_env)
+            else:
+                from bot.backends.local import LocalBackend
+
+                backend = await asyncio.to_thread(LocalBackend.load, _base_dir(settings, persona, None),
+                                                  device=settings.core.local_device)
+        elif version.backend == "openai":
             from bot.backends.openai_compat import openai_compat_from_settings
 
             same = persona.model.backend == "openai"
@@ -76,3 +95,58 @@ def backend_factory(settings: Settings) -> BackendFactory:
             await backend.aclose()
 
     return open_backend
+
+
+def _load_local(settings: Settings, folder: Path):
+    from bot.backends.local import LocalBackend
+
+    return LocalBackend.load(folder, device=settings.core.local_device)
+
+
+def judge_factory(settings: Settings) -> JudgeFactory:
+    @asynccontextmanager
+    async def open_judge(persona: PersonaSpec, spec: str):
+        kind, _, model = spec.partition(":")
+        if kind in ("openai", "vllm"):
+            import openai
+
+            from trainer.evaluate.judge import OpenAIJudge
+
+            section = settings.openai if kind == "openai" else settings.vllm
+            api_key = section.api_key or ("EMPTY" if kind == "vllm" else None)
+            if not api_key:
+                raise RuntimeError(f"judge {spec} needs an API key: set OPENAI_API_KEY")
+            client = openai.AsyncOpenAI(base_url=section.base_url, api_key=api_key, timeout=section.timeout_s,
+                                        max_retries=section.max_retries)
+            judge = OpenAIJudge(client, model, name=spec)
+            try:
+                yield judge
+            finally:
+                await judge.aclose()
+            return
+        from bot.backends.local_models import resolve_model
+        from trainer.evaluate.judge import LikelihoodJudge
+
+        folder = resolve_model(model, settings.core.models_dir) if model else _base_dir(settings, persona, None)
+        backend = await asyncio.to_thread(_load_local, settings, folder)
+        try:
+            yield LikelihoodJudge(backend.model, backend.tokenizer, name=spec)
+        finally:
+            await backend.aclose()
+
+    return open_judge
+
+
+def role_check(settings: Settings) -> RoleCheck:
+    async def check(persona: PersonaSpec, cases: list[tuple[list[dict], str]]) -> list[bool]:
+        from trainer.evaluate.roles import RoleChecker
+
+        if persona.model.backend == "openai":
+            raise RuntimeError("the role-confusion check needs the base model's weights; an OpenAI base model has none here")
+        backend = await asyncio.to_thread(_load_local, settings, _base_dir(settings, persona, None))
+        try:
+            return await RoleChecker(backend.model, backend.tokenizer).flag(persona, cases)
+        finally:
+            await backend.aclose()
+
+    return check

@@ -16,6 +16,7 @@ ORDERS = ("dmy", "mdy", "ymd")
 
 def split_date(text: str) -> tuple[str, tuple[int, int, int], bool]:
     """('/', (a, b, c), first_is_4_digits) for '12/31/23', '2023-12-31', '31. 12. 23'."""
+    text = text.replace("\u200e", "").replace("\u200f", "")      # Arabic-locale dates carry RLMs: "15\u200f/1\u200f/2023"
     sep = next((c for c in text if c in "./-"), "/")
     parts = [p.strip() for p in text.strip(". ").split(sep)]
     a, b, c = (int(p) for p in parts[:3])

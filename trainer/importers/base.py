@@ -2,7 +2,9 @@
 
 An importer turns one export (file or folder) into a `ParseResult`: messages in order, the problems
 it met (each naming the file and the line or record), the participants' names (for consistent
-pseudonyms) and the owner's sender ids. It never raises on a bad record: it records a `Problem`
+pseudonyms), the owner's sender ids, and where the export shows it, the phone region its national
+numbers are written in (`region`, `region_from`: a participant's or the owner's +CC number, the
+account's phone or locale, the language of its system lines). It never raises on a bad record: it records a `Problem`
 and goes on. It raises `ImportFormatError` only when the input is not that kind of export at all,
 with a one-line message saying what was expected.
 
@@ -49,6 +51,8 @@ class ParseResult:
     owner_ids: set[str] = field(default_factory=set)
     merged: int = 0                                              # records folded into others (e.g. continuation lines)
     skipped: dict[str, int] = field(default_factory=dict)        # reason -> count (also reflected in problems)
+    region: str | None = None                                    # phone region the export suggests ("GB"), for PII
+    region_from: str | None = None                               # what suggested it ("owner's number", "locale de")
 
     def skip(self, problem: Problem, reason_key: str) -> None:
         self.problems.append(problem)
@@ -63,6 +67,7 @@ class ImportOptions:
     prompt_column: str = "prompt"               # csv
     response_column: str = "response"           # csv
     allow_silence: bool = False                 # the persona may stay silent: keep deliberately empty replies
+    region: str | None = None                   # phone region for national numbers ("GB"); beats the export's hint
 
 
 class ImportFormatError(ValueError):

@@ -4,7 +4,8 @@ Layout: `Account/user.json` (the owner's `id`), `Messages/index.json` (channel i
 `Messages/c<id>/` per channel with `channel.json` and `messages.json` (older packages:
 `messages.csv` with ID,Timestamp,Contents,Attachments). The package holds only the owner's own
 messages, so every message is the owner's; a lone messages.csv/json is accepted too (its owner is
-`--owner` or "owner"). Newest-first files are put in time order.
+`--owner` or "owner"). Newest-first files are put in time order. The account's `phone` (or else
+its `locale`) in user.json gives the phone region for PII scrubbing.
 """
 from __future__ import annotations
 
@@ -13,12 +14,28 @@ import io
 import re
 from pathlib import PurePosixPath
 
+from trainer.dataset.phones import region_from_locale, region_from_number
 from trainer.importers._io import Tree, load_json
 from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
 from trainer.importers.discord_exporter import attachment_type, parse_time
 
 EXPECTED = "a Discord data package (folder or zip with Messages/c<id>/messages.json or messages.csv, and Account/user.json)"
 _CHANNEL_FILE = re.compile(r"(^|/)messages/c?(\d+)/messages\.(json|csv)$", re.I)
+
+
+def _account_region(user: dict, result: ParseResult) -> None:
+    """The phone region from the account: its verified `phone` (E.164), else its `locale` ("en-GB")
+    at the top level or under `settings`."""
+    region = region_from_number(str(user.get("phone") or ""))
+    if region:
+        result.region, result.region_from = region, "the account's phone number"
+        return
+    settings = user.get("settings")
+    inner = settings.get("settings") if isinstance(settings, dict) and isinstance(settings.get("settings"), dict) else settings
+    locale = user.get("locale") or (inner.get("locale") if isinstance(inner, dict) else None)
+    region = region_from_locale(str(locale)) if locale else None
+    if region:
+        result.region, result.region_from = region, f"the account's locale {locale}"
 
 
 class DiscordPackageImporter:
@@ -36,6 +53,8 @@ class DiscordPackageImporter:
             user = load_json(tree.read_text(user_files[0]), tree.display(user_files[0]), "Account/user.json with an id")
             if isinstance(user, dict) and user.get("id") is not None:
                 owner, owner_name = str(user["id"]), str(user.get("global_name") or user.get("username") or user["id"])
+            if isinstance(user, dict):
+                _account_region(user, result)
         index = {}
         index_files = tree.find(r"(^|/)messages/index\.json$")
         if index_files:

@@ -6,13 +6,15 @@ the visible text. Service messages (`type: "service"`) become kind 'system'. Pho
 voice notes and files become kind 'media' (`<media:TYPE>` plus any caption); forwarded messages are
 someone else's words, so they become `<media:forwarded>` placeholders. Senders are identified by
 `from_id` ("user123"); the owner is `--owner` (id with or without the "user" prefix, or exact name),
-else the exporting account from `personal_information.user_id`.
+else the exporting account from `personal_information.user_id`. The account's `phone_number` gives
+the phone region for PII scrubbing.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
+from trainer.dataset.phones import region_from_number
 from trainer.importers._io import Tree, load_json, repair_mojibake
 from trainer.importers._owner import match_owner
 from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
@@ -63,11 +65,16 @@ class TelegramImporter:
         file = tree.display(name)
         data = load_json(tree.read_text(name), file, EXPECTED)
         default_owner = None
+        account_region = None           # from the account's phone number (full exports only)
         if isinstance(data, dict) and isinstance(data.get("chats"), dict):
             chats = data["chats"].get("list")
             info = data.get("personal_information")
             if isinstance(info, dict) and info.get("user_id") is not None:
                 default_owner = f"user{info['user_id']}"
+            if isinstance(info, dict):
+                region = region_from_number(str(info.get("phone_number") or ""))
+                if region:
+                    account_region = region
         elif isinstance(data, dict) and "messages" in data:
             chats = [data]
         else:
@@ -86,6 +93,8 @@ class TelegramImporter:
         if not options.owner and default_owner:
             owners = {default_owner}
         result.owner_ids = owners
+        if account_region:
+            result.region, result.region_from = account_region, "the account's phone number"
         return result
 
     @staticmethod

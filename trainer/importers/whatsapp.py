@@ -5,22 +5,38 @@ message (counted as `merged`). Accepted headers, in any mix within one file:
   [31.12.23, 23:59:59] Name: text        (iOS, brackets, optional seconds)
   12/31/23, 11:59 PM - Name: text        (Android, '-' or '–' separator, 12 or 24 hours)
   2023/12/31, 23:59 - Name: text         (year first)
+  2023. 12. 31. 오후 11:59 - Name: text  (Korean; Japanese "午後11:59" and Chinese "下午11:59" likewise:
+                                          the meridiem before the time)
+  ٣١‏/١٢‏/٢٠٢٣، ١١:٥٩ م - Name: text     (Arabic-Indic digits, read as 0-9 throughout the file)
 with U+200E/U+200F marks, U+202F/U+00A0 before AM/PM, localised meridiems ("a. m.", "p. m.") and a
 "~ " prefix for non-contacts. Day- vs month-first is inferred per file (`_whatsapp_dates`) unless
-`options.date_order` says. Headers without "Name:" are system lines; iOS also marks system lines
-with a leading U+200E in the body. Media placeholders in many locales become kind 'media' with the
-text `<media:TYPE>` (+ caption lines). WhatsApp has no sender ids: the display name is the id, and
-the owner is the `--owner` name matched exactly.
+`options.date_order` says.
+
+WhatsApp's own lines never pass as what a member wrote. Headers without "Name:" (or whose "name"
+holds a quoted group subject) are kind 'system'; iOS also marks system lines with a leading U+200E
+in the body. Message bodies are looked up in the table of WhatsApp's strings for 17 app languages
+(`_whatsapp_strings`): media placeholders ("<Media omitted>", "‎image omitted", "IMG-….jpg (file
+attached)", locations, live locations, contact cards, polls) become kind 'media' with the text
+`<media:TYPE>` plus any caption the member wrote; deleted messages, missed calls, "null" and
+service lines become kind 'system'; the "<This message was edited>" suffix is removed. The
+language of those lines (and of the meridiem words) is also the chat's locale: with participants'
+or the owner's "+CC" numbers it gives the phone region for PII scrubbing (`ParseResult.region`).
+WhatsApp has no sender ids: the display name is the id, and the owner is the `--owner` name matched
+exactly.
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime, time
+from functools import partial
 from pathlib import Path
 
+from trainer.dataset.phones import majority_region, region_from_language
 from trainer.importers._io import Tree, looks_binary
 from trainer.importers._owner import match_owner
 from trainer.importers._whatsapp_dates import infer_order, split_date, to_date
+from trainer.importers._whatsapp_strings import STRINGS, compile_tables, fold_body, template_regex
 from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
 from trainer.textmatch import literal_trie
 
@@ -28,15 +44,22 @@ EXPECTED = ("a WhatsApp chat export (.txt or .zip) with lines like "
             "'[31/12/23, 23:59:59] Name: text' or '31/12/2023, 23:59 - Name: text'")
 
 _MARKS = "\u200e\u200f\ufeff\u202a\u202b\u202c\u2068\u2069"
+_MERIDIEM_BEFORE = "오전|오후|午前|午後|上午|下午|中午|晚上|凌晨|早上"
 _HEADER = re.compile(
-    r"^(?P<open>\[)?(?P<date>\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4})\.?,? ?"
+    r"^(?P<open>\[)?(?P<date>\d{1,4}[\u200e\u200f]?[./-] ?\d{1,2}[\u200e\u200f]?[./-] ?\d{1,4})\.?[,\u060c]? ?(?:à )?"
+    r"(?:(?P<mer0>" + _MERIDIEM_BEFORE + r") ?)?"          # Korean, Japanese, Chinese: "오후 9:05", "下午9:05"
     r"(?P<time>\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)"
-    r"(?:[ \u202f\u00a0]?(?P<mer>[AaPp]\.? ?[Mm]\.?|vorm\.|nachm\.|午前|午後|오전|오후))?"
+    r"(?:[ \u202f\u00a0]?(?P<mer>[AaPp]\.? ?[Mm]\.?|vorm\.|nachm\.|午前|午後|오전|오후|\u0635|\u0645))?"
     r"(?(open)\][ \u202f\u00a0]?|(?:[ \u202f\u00a0]?[-\u2013\u2014][ \u202f\u00a0]?|$))"
     r"(?P<rest>.*)$"
 )
 # A line that starts like a header but did not parse (e.g. "3:22_AM"): reported, not glued to a message.
-_HEADERISH = re.compile(r"^\[?\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4},? \d{1,2}[:.]\d")
+_HEADERISH = re.compile(r"^\[?\d{1,4}[./-] ?\d{1,2}[./-] ?\d{1,4}\.?[,\u060c]? (?:" + _MERIDIEM_BEFORE + r")? ?\d{1,2}[:.]\d")
+# Arabic-Indic and Extended Arabic-Indic (Persian, Urdu) digits, as Arabic-locale exports write dates and times.
+_EASTERN_DIGITS = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
+_TO_ASCII_DIGITS = str.maketrans({**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06f0 + i): str(i) for i in range(10)}})
+# A "sender" with a quotation mark is a service line's quoted group subject cut at its ':'.
+_QUOTES = frozenset('"\u201c\u201d\u201e\u00ab\u00bb\u300c\u300d\u300e\u300f\u2039\u203a')
 _SENDER = re.compile(r"^(?P<sender>[^:\n]{1,100}?):(?: |$|(?=[^\d\s/]))(?P<body>.*)$", re.S)
 # _HEADER over a whole text at once: any leading marks skipped (as the per-line form strips them), one line per match.
 _HEADER_LINES = re.compile("^[" + _MARKS + "]*" + _HEADER.pattern[1:], re.M)
@@ -57,87 +80,83 @@ def _mostly_simple_headers(text: str) -> bool:
         elif _HEADER.match(line.lstrip(_MARKS)):
             other += 1
     return simple > 2 * other
-_PM = {"p", "午後", "오후", "nachm."}
-_AM = {"a", "午前", "오전", "vorm."}
+_PM = {"p", "午後", "오후", "nachm.", "下午", "晚上", "中午", "م"}
+_AM = {"a", "午前", "오전", "vorm.", "上午", "凌晨", "早上", "ص"}
+# The language a meridiem word belongs to: part of the chat's locale, hence of its phone region.
+_MERIDIEM_LANGUAGES = {"午後": "ja", "午前": "ja", "오후": "ko", "오전": "ko", "nachm.": "de", "vorm.": "de",
+                       "下午": "zh", "上午": "zh", "晚上": "zh", "中午": "zh", "凌晨": "zh", "早上": "zh", "م": "ar", "ص": "ar"}
 
-_DELETED = re.compile(
-    r"^(this message was deleted|you deleted this message|diese nachricht wurde gelöscht\.?|du hast diese nachricht gelöscht\.?"
-    r"|se eliminó este mensaje\.?|eliminaste este mensaje\.?|ce message a été supprimé\.?|vous avez supprimé ce message\.?"
-    r"|questo messaggio è stato eliminato|essa mensagem foi apagada|mensagem apagada|dit bericht is verwijderd)$", re.I)
-_EDITED = re.compile(r"\s*[\u200e]?<(this message was edited|diese nachricht wurde bearbeitet\.?|se editó este mensaje\.?|mensaje editado)>$", re.I)
-_SYSTEM_PHRASES = re.compile(
-    r"(end-to-end encrypted|end-to-end encryption|ende-zu-ende|cifrados de extremo a extremo|chiffrés de bout en bout"
-    r"|security code (with .* )?changed|sicherheitsnummer|^.{1,60} (hat die gruppe .{0,80}erstellt|created (the )?group)\.?$)", re.I)
-_ATTACHED = re.compile(r"^<(?:attached|anhang|adjunto|anexo|pièce jointe|allegato|bijlage): ?(?P<file>[^>]+)>$", re.I)
-_FILE_ATTACHED = re.compile(
-    r"^(?P<file>.+?\.\w{2,5}) \((?:file attached|datei angehängt|archivo adjunto|fichier joint|arquivo anexado|allegato|bestand bijgevoegd)\)$", re.I)
-_OMITTED_ANGLE = re.compile(
-    r"^<(media omitted|medien ausgelassen|multimedia omitido|archivo omitido|médias omis|media weggelaten|media omessi|mídia oculta"
-    r"|media tidak disertakan|медиафайл отсутствует|без медиафайлов)>$", re.I)
-_OMITTED = re.compile(
-    r"^(?P<what>[\w-]+(?: card)?) (omitted|omitida|omitido|weggelassen|ausgelassen|absente|absent|omessa|omesso|ocultad[oa]|weggelaten)$", re.I)
-_TYPE_WORDS = {
-    "image": "image", "photo": "image", "imagen": "image", "bild": "image", "immagine": "image", "imagem": "image", "foto": "image",
-    "video": "video", "vidéo": "video", "vídeo": "video", "audio": "audio", "áudio": "audio", "sticker": "sticker",
-    "gif": "gif", "document": "document", "documento": "document", "dokument": "document", "contact": "contact",
-    "kontakt": "contact", "contacto": "contact",
-}
+_TABLES = compile_tables()
+_MAX_EXACT = max(len(k) for k in _TABLES.exact) + 8      # longer bodies are never one of WhatsApp's fixed lines
+# iOS: "<attached: 00000012-PHOTO-2023-05-01.jpg>" (localised label).
+_ATTACHED = re.compile(r"^<(?:attached|anhang|angehängt|adjunto|anexo|pièce jointe|allegato|bijlage|ek|вложение|załącznik|lampiran): ?(?P<file>[^>]+)>$", re.I)
 _EXT_TYPES = {
     "jpg": "image", "jpeg": "image", "png": "image", "heic": "image", "webp": "sticker", "gif": "gif",
     "mp4": "video", "mov": "video", "3gp": "video", "opus": "audio", "m4a": "audio", "mp3": "audio", "ogg": "audio",
     "aac": "audio", "vcf": "contact", "pdf": "document", "doc": "document", "docx": "document", "xlsx": "document",
     "zip": "document", "txt": "document",
 }
+_FILE_NAME = re.compile(r"^[^\n]{1,200}\.(?:pdf|docx?|xlsx?|pptx?|txt|tex|zip|rar|7z|csv|odt|ods|odp|rtf|epub|apk|vcf|jpe?g|png|heic|webp|gif|mp4|mov|3gp|mp3|m4a|opus|ogg|aac)$", re.I)
+_POLL_LABELS = {s for table in STRINGS.values() for s in table["poll"]}
+# Only in a message body, the distinctive service templates (end-to-end notice, "… created group …",
+# security code…) count: short ones such as "{} left" would also match what people write.
+_BODY_TEMPLATES = [t for table in STRINGS.values() for t in table["system"] if len(t.replace("{}", "").strip().encode()) >= 16]
+_SYSTEM_BODY = re.compile("^(?:" + "|".join(template_regex(t) for t in _BODY_TEMPLATES) + ")$", re.S)
+# Cheap substring tests decide whether the costly template regex needs to run at all: the longest
+# literal piece of each template.
+_SYSTEM_HINT = re.compile(literal_trie({max(fold_body(t).split("{}"), key=len).strip() for t in _BODY_TEMPLATES}))
 
 
-_OMIT_WORDS = {"omitted", "omitida", "omitido", "weggelassen", "ausgelassen", "absente", "absent", "omessa", "omesso",
-               "ocultado", "ocultada", "weggelaten"}
-_OMIT_LAST = "".join(sorted({w[-1] for w in _OMIT_WORDS} | {w[-1].upper() for w in _OMIT_WORDS}))
-# Cheap substring tests decide whether the costly system-phrase regex needs to run at all.
-_SYSTEM_HINT = re.compile(literal_trie({"encrypt", "ende-zu", "extremo", "bout en bout", "security code", "sicherheitsnummer",
-                                         "group", "gruppe", "delet", "lösch", "elimin", "supprim", "apagad", "verwijder"}))
+def _file_type(name: str) -> str:
+    name = name.strip().lower()
+    for key, kind in (("photo", "image"), ("video", "video"), ("audio", "audio"), ("sticker", "sticker"), ("ptt", "audio")):
+        if key in name:
+            return kind
+    return _EXT_TYPES.get(name.rsplit(".", 1)[-1] if "." in name else "", "file")
 
 
-def media_type(body: str) -> str | None:
-    """The media type a placeholder body stands for, or None when the body is ordinary text."""
+def classify_body(body: str) -> tuple[str, str, str] | None:
+    """(kind, detail, language) when a message body is one of WhatsApp's own lines
+    (`trainer.importers._whatsapp_strings`): kind 'media' with the media type as detail, or
+    'system' (deleted message, missed call, "null", a service line). None for what a person wrote."""
     b = body.strip(_MARKS_SP)
     if not b or len(b) > 300:
         return None
+    if len(b) <= _MAX_EXACT:
+        hit = _TABLES.exact.get(fold_body(b))
+        if hit is not None:
+            return hit
     first, last = b[0], b[-1]
-    m = None
     if first == "<" and last == ">":
-        if _OMITTED_ANGLE.match(b):
-            return "media"
         m = _ATTACHED.match(b)
-    elif last == ")":
-        m = _FILE_ATTACHED.match(b)
-    if m:
-        name = m.group("file").strip().lower()
-        ext = name.rsplit(".", 1)[-1] if "." in name else ""
-        for key, kind in (("photo", "image"), ("video", "video"), ("audio", "audio"), ("sticker", "sticker"), ("ptt", "audio")):
-            if key in name:
-                return kind
-        return _EXT_TYPES.get(ext, "file")
-    # `last in _OMIT_LAST`: only those characters lower-case to the last letter of an "omitted" word.
-    if last in _OMIT_LAST and b.rsplit(" ", 1)[-1].lower() in _OMIT_WORDS:
-        m = _OMITTED.match(b)
         if m:
-            return _TYPE_WORDS.get(m.group("what").split()[0].lower(), "media")
-    # Every prefix below contains ':', and lower() never shortens a text (so "live location shared" needs <= 20 chars).
-    if first in "LlSsUuPpEe" and (":" in b or len(b) <= 20):
-        low = b.lower()
-        if low.startswith(("location: https://", "standort: https://", "ubicación: https://")) or low == "live location shared":
-            return "location"
-        if low.startswith(("poll:", "umfrage:", "encuesta:")):
-            return "poll"
+            return "media", _file_type(m.group("file")), ""
+    elif last in ")\uff09":
+        m = _TABLES.attached.match(b)
+        if m:
+            return "media", _file_type(m.group("file")), ""
+    if ":" in b or "\uff1a" in b:
+        m = _TABLES.prefixed.match(b)
+        if m:
+            label = m.group("label")
+            detail, language = _TABLES.prefix_kinds[fold_body(label)]
+            rest = m.group("rest").strip()
+            if detail == "location" and rest.lower().startswith(("http://", "https://")):
+                return "media", "location", language
+            # WhatsApp writes "POLL:" alone on its line, the question and "OPTION: …" lines below.
+            if detail == "poll" and label in _POLL_LABELS and not rest:
+                return "media", "poll", language
+    low = fold_body(b) if len(b) >= 16 else ""
+    if low and _SYSTEM_HINT.search(low) is not None and _SYSTEM_BODY.match(low):
+        return "system", "service", ""
     return None
 
 
-def is_system_body(body: str) -> bool:
-    low = body[:200].lower()
-    if _SYSTEM_HINT.search(low) is None:
-        return False
-    return bool(_SYSTEM_PHRASES.search(low) or (len(body) < 60 and _DELETED.match(body.strip(_MARKS_SP))))
+def system_language(line: str) -> str | None:
+    """The language of a service line ("Anna hat die Gruppe verlassen" -> 'de'); None when the line
+    is none of the table's service templates."""
+    m = _TABLES.system.match(fold_body(line))
+    return None if m is None else _TABLES.system_languages[int(m.lastgroup[1:])]
 
 
 def _conversation_name(name: str) -> str:
@@ -160,16 +179,41 @@ class WhatsAppImporter:
             raise ImportFormatError(f"{path}: no .txt chat inside; expected {EXPECTED}")
         result = ParseResult()
         any_header = False
+        languages: Counter = Counter()      # of WhatsApp's own lines: the app's language, a hint of the phone region
         for name in names:
-            any_header |= self._parse_text(tree.read_text(name), tree.display(name), _conversation_name(name if not tree.is_single_file or str(path).lower().endswith(".txt") else name), options, result)
+            any_header |= self._parse_text(tree.read_text(name), tree.display(name), _conversation_name(name if not tree.is_single_file or str(path).lower().endswith(".txt") else name), options, result, languages)
         if not any_header:
             raise ImportFormatError(f"{path}: no line starts with a date and time; expected {EXPECTED}")
         result.owner_ids = match_owner(result, options.owner, str(path))
+        self._region_hint(result, options, languages)
         return result
 
-    def _parse_text(self, text: str, file: str, conversation: str, options: ImportOptions, result: ParseResult) -> bool:
+    @staticmethod
+    def _region_hint(result: ParseResult, options: ImportOptions, languages: Counter) -> None:
+        """The phone region of the chat: the owner's +CC number (as --owner or as their sender name),
+        else the most common +CC among participants shown by number (people who are not in the
+        phone's contacts), else the locale of WhatsApp's own lines."""
+        owner_numbers = [*options.owner, *(result.participants.get(o, o) for o in result.owner_ids)]
+        region = majority_region(owner_numbers)
+        if region:
+            result.region, result.region_from = region, "the owner's number"
+            return
+        region = majority_region(result.participants.values())
+        if region:
+            result.region, result.region_from = region, "participants' numbers"
+            return
+        for language, _n in languages.most_common():
+            region = region_from_language(language)
+            if region:
+                result.region, result.region_from = region, f"WhatsApp's language ({language})"
+                return
+
+    def _parse_text(self, text: str, file: str, conversation: str, options: ImportOptions, result: ParseResult,
+                    languages: Counter) -> bool:
         if looks_binary(text):
             return False
+        if _EASTERN_DIGITS.search(text):
+            text = text.translate(_TO_ASCII_DIGITS)
         # Pass 1: find headers and gather the dates so the day/month order can be inferred per separator.
         entries, conts = self._scan(text, file, result)
         if not entries:
@@ -184,9 +228,13 @@ class WhatsAppImporter:
         messages = result.messages
         append = messages.append
         sender_match = _SENDER.match
-        hint = _SYSTEM_HINT.search
+        classify = classify_body
+        edited = partial(_TABLES.edited.sub, "")
         marks, marks_sp, marks_sp_nl = _MARKS, _MARKS_SP, _MARKS + " \n"
         seq = 0
+        service_lines = 0
+        for mer in {e[3] for e in entries[:500]} & _MERIDIEM_LANGUAGES.keys():
+            languages[_MERIDIEM_LANGUAGES[mer]] += 1
         for index, (line_no, date_str, time_str, mer, rest) in enumerate(entries):
             day = date_cache.get(date_str)
             if day is None:
@@ -214,7 +262,7 @@ class WhatsAppImporter:
                 raw, body = sm.group(1, 2)
                 sender = senders.get(raw, False)
                 if sender is False:
-                    if '"' in raw or "\u201c" in raw:
+                    if not _QUOTES.isdisjoint(raw) or ("'" in raw or " " in raw) and system_language(rest):
                         sender = None
                     else:
                         sender = raw.strip().lstrip(marks)
@@ -226,6 +274,11 @@ class WhatsAppImporter:
                 sender, kind, body = "", "system", rest
                 if cont:
                     body = body + "\n" + "\n".join(cont)
+                if service_lines < 50:          # enough to tell the chat's language
+                    service_lines += 1
+                    language = system_language(body)
+                    if language:
+                        languages[language] += 1
             else:
                 kind = "text"
                 if cont:
@@ -234,14 +287,22 @@ class WhatsAppImporter:
                 else:
                     head = body
                 if body.endswith(">"):
-                    body = _EDITED.sub("", body)
+                    body = edited(body)
                     head = body.split("\n", 1)[0]
-                mt = media_type(head)
-                if mt is not None:
-                    caption = body.split("\n", 1)[1] if "\n" in body else ""
-                    body, kind = f"<media:{mt}>" + (f"\n{caption}" if caption.strip() else ""), "media"
-                elif ("\u200e" in rest and rest[sm.end(1) + 1:].lstrip(" ").startswith("\u200e")) or (
-                        hint(body[:200].lower()) is not None and is_system_body(body)):
+                hit = classify(head)
+                if hit is not None:
+                    what, detail, language = hit
+                    if language:
+                        languages[language] += 1
+                    if what == "media":
+                        # A poll's question and options are WhatsApp's layout, not a caption.
+                        caption = body.split("\n", 1)[1] if "\n" in body and detail != "poll" else ""
+                        if _FILE_NAME.match(caption):
+                            caption = ""        # Android writes a left-out document's name under the placeholder
+                        body, kind = f"<media:{detail}>" + (f"\n{caption}" if caption.strip() else ""), "media"
+                    else:
+                        kind = "system"
+                elif "\u200e" in rest and rest[sm.end(1) + 1:].lstrip(" ").startswith("\u200e"):
                     kind = "system"
                 if kind == "text":
                     body = body.lstrip(marks).rstrip()
@@ -280,7 +341,7 @@ class WhatsAppImporter:
                 stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
                 m = header(stripped)
                 if m is not None:
-                    entries.append((line_no, *m.group("date", "time", "mer", "rest")))
+                    entries.append((line_no, m["date"], m["time"], m["mer"] or m["mer0"], m["rest"]))
                     swallowing = False
                     continue
                 if _HEADERISH.match(stripped):
@@ -312,7 +373,7 @@ class WhatsAppImporter:
                     others(text[pos:start - 1].split("\n"))
                 line_no += 1
                 swallowing = False
-                entries.append((line_no, *m.group("date", "time", "mer", "rest")))
+                entries.append((line_no, m["date"], m["time"], m["mer"] or m["mer0"], m["rest"]))
                 pos = m.end() + 1
         if pos <= len(text):
             tail = text[pos:].split("\n")

@@ -9,7 +9,10 @@
    than `[schedule].min_new_examples` is skipped, unless the active version is tainted (a
    member's data was forgotten: retrain without it). `force` and `taint` runs always train;
 4. adds `[synthetic].per_run` synthetic conversations, builds a dataset version, trains a
-   candidate, runs the evaluation gate, and promotes it when it passes and `auto_promote` is on;
+   candidate, runs the evaluation gate, and, when it passes, acts by `[gate] promote`: `auto`
+   promotes it (when `auto_promote` is on), `judge` only when a judge ran, and `review` never
+   promotes by itself: it opens a human review (`trainer.review`) that the bot posts in the
+   admin channel, and the run ends `awaiting`;
 5. records the run in `training_runs` and reports it to the notifier (the persona's admin channel
    through the bot, else the log).
 
@@ -151,6 +154,21 @@ async def _locked(ctx: RunContext, persona: PersonaSpec, trigger: str, steps: St
             outcome.status = "rejected"
             outcome.reason = f"{version.name} rejected by the gate: {gate.reasons[0] if gate.reasons else 'see report'}"
             notice = f"🛑 {persona.display_name}: retraining ({why}) produced {version.name}, which did not pass the gate.\n{gate.summary()}"
+        elif persona.gate.promote == "review":
+            step = "review"
+            from trainer.review import start_review
+
+            review = await start_review(db, persona, version.name, requested_by="scheduler")
+            outcome.status = "awaiting"   # a human decides: the bot posts the review in the admin channel
+            outcome.reason = (f"{version.name} passed the gate and waits for a human review "
+                              f"(/model review persona:{persona.name}, or `personabot model review --persona {persona.name}`)")
+            report["review_id"] = review.id
+            notice = f"🧑‍⚖️ {persona.display_name}: {version.name} passed the gate and waits for your review.\n{gate.summary()}"
+        elif persona.gate.promote == "judge" and getattr(gate, "judge", None) is None:
+            outcome.status = "awaiting"
+            outcome.reason = (f"{version.name} passed the gate, but promote = \"judge\" and no judge ran "
+                              f"([gate] judge = {persona.gate.judge!r}); promote it with `personabot model promote`")
+            notice = f"✅ {persona.display_name}: {version.name} passed the gate without a judge and awaits promotion.\n{gate.summary()}"
         elif not persona.schedule.auto_promote:
             outcome.status = "awaiting"   # trained and gated, left for an admin to promote
             outcome.reason = f"{version.name} passed the gate; auto_promote is off, promote it with `personabot model promote`"
@@ -228,16 +246,17 @@ async def _train(ctx: RunContext, persona: PersonaSpec, dataset: BuiltDataset) -
 
 async def _evaluate(ctx: RunContext, persona: PersonaSpec, version: ModelVersion):
     from trainer.evaluate.gate import evaluate_version
-    from trainer.evaluate.runtime import backend_factory, loss_fn
+    from trainer.evaluate.runtime import backend_factory, judge_factory, loss_fn, role_check
 
     return await evaluate_version(ctx.db, persona, version, data_dir=ctx.settings.core.data_dir,
-                                  loss_fn=loss_fn(ctx.settings), backend_factory=backend_factory(ctx.settings))
+                                  loss_fn=loss_fn(ctx.settings), backend_factory=backend_factory(ctx.settings),
+                                  judge_factory=judge_factory(ctx.settings), role_check=role_check(ctx.settings))
 
 
 async def _promote(ctx: RunContext, persona: PersonaSpec, version: ModelVersion):
     from trainer.promote import promote, unload_after_grace
 
-    result = await promote(ctx.db, ctx.settings, persona, version.name, on_switched=ctx.on_switched)
+    result = await promote(ctx.db, ctx.settings, persona, version.name, on_switched=ctx.on_switched, by="scheduler")
     if result.unload_pending and ctx.background is not None:
         ctx.background(unload_after_grace(ctx.settings, persona, result.unload_pending, db=ctx.db))
     return result

@@ -169,3 +169,28 @@ async def test_role_labels_of_synthetic_sources_are_not_pseudonymised(db, settin
     text = (result.folder / "train.jsonl").read_text() + (result.folder / "val.jsonl").read_text()
     assert "sorry to hear that, User" in text
     assert "Person 1" not in text
+
+
+async def test_phone_region_from_import_option_export_hint_and_build_option(db, settings, tmp_path, persona):
+    """A national-format number is found with the source's region: `import --region`, the export's
+    own hint (participants shown by their +CC number), or `dataset build --region` over both."""
+    uk, es = "020 7946 0018", "612 34 56 78"
+    lines = []
+    for k, (friend, number) in enumerate([(FRIEND, uk), ("+34 612 34 56 79", es)]):
+        lines += [f"0{k + 1}/03/2023, 10:00 - {friend}: hi there, ring me on {number} tonight",
+                  f"0{k + 1}/03/2023, 10:01 - {OWNER}: will do, talk later then"]
+    (tmp_path / "a.txt").write_text(lines[0] + "\n" + lines[1] + "\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text(lines[2] + "\n" + lines[3] + "\n", encoding="utf-8")
+    first = await import_export(db, persona="twin", kind="whatsapp", path=tmp_path / "a.txt",
+                                options=ImportOptions(owner=(OWNER,), region="GB"))
+    second = await _import(db, tmp_path / "b.txt")
+    assert (first.region, first.region_from) == ("GB", "--region")
+    assert (second.region, second.region_from) == ("ES", "participants' numbers")
+    result = await build_dataset(db, persona=persona, data_dir=settings.core.data_dir, options=BuildOptions(val_fraction=0.0, dedup=False))
+    text = (result.folder / "train.jsonl").read_text()
+    assert uk not in text and es not in text and text.count("[PHONE]") == 2
+    assert result.manifest["phone_regions"] == {str(first.source_id): "GB", str(second.source_id): "ES"}
+    # Forced to GB for every source, the Spanish mobile (no trunk 0) is just digits to libphonenumber.
+    forced = await build_dataset(db, persona=persona, data_dir=settings.core.data_dir,
+                                 options=BuildOptions(val_fraction=0.0, dedup=False, region="GB"))
+    assert es in (forced.folder / "train.jsonl").read_text()

@@ -42,3 +42,15 @@ def test_wrong_kind_and_bad_file_are_one_line_errors(settings, tmp_path):
     bad.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
     v = run("dataset", "validate", str(bad))
     assert v.exit_code == 1 and "last_not_assistant" in v.stdout
+
+
+def test_region_option_on_import_and_build(settings, tmp_path):
+    chat = write_chat(tmp_path / "chat.txt", 4)
+    bad = run("import", "whatsapp", str(chat), "--persona", "twin", "--owner", OWNER, "--region", "XX")
+    assert bad.exit_code == 2 and "--region 'XX' is not a region" in bad.output
+    r = run("import", "whatsapp", str(chat), "--persona", "twin", "--owner", OWNER, "--region", "gb")
+    assert r.exit_code == 0 and "Phone region for PII: GB (--region)" in r.stdout, r.output
+    b = run("dataset", "build", "--persona", "twin", "--region", "Narnia")
+    assert b.exit_code == 2 and "'Narnia' is not a region" in b.output
+    b = run("dataset", "build", "--persona", "twin", "--region", "DE", "--json")
+    assert b.exit_code == 0 and set(json.loads(b.stdout)["phone_regions"].values()) == {"DE"}, b.output

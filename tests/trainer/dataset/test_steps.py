@@ -27,11 +27,13 @@ def test_sessions_split_on_gap_and_undated_never_split():
 def test_turns_merge_bursts_trim_and_weight_filler():
     stats = Counter()
     msgs = [msg(0, "me", "early", True), msg(1, "ann", "hi"), msg(2, "ann", "you there?"), msg(3, "me", "lol", True),
-            msg(4, "ann", "<media:image>", kind="media"), msg(5, "me", "nice pic", True), msg(6, "me", "really", True),
-            msg(7, "sys", "x joined", kind="system"), msg(8, "ann", "trailing")]
-    turns = assemble_turns(msgs, group=False, cleaner=Cleaner(), scrubber=Scrubber("Twin"), stats=stats)
+            msg(4, "ann", "<media:image>\nlook", kind="media"), msg(5, "me", "nice pic", True), msg(6, "me", "really", True),
+            msg(7, "sys", "x joined", kind="system"), msg(8, "ann", "<media:sticker>", kind="media"), msg(9, "ann", "trailing")]
+    cleaner = Cleaner()
+    turns = assemble_turns(msgs, group=False, cleaner=cleaner, scrubber=Scrubber("Twin"), stats=stats)
     assert turns == [{"role": "user", "content": "hi\nyou there?"}, {"role": "assistant", "content": "lol", "weight": 0},
-                     {"role": "user", "content": "[image]"}, {"role": "assistant", "content": "nice pic\nreally"}]
+                     {"role": "user", "content": "[image] look"}, {"role": "assistant", "content": "nice pic\nreally"}]
+    assert cleaner.stats["dropped_media_only"] == 1 and cleaner.stats["dropped_system"] == 1
     assert stats["trimmed_leading_assistant"] == 1 and stats["trimmed_trailing_user"] == 1
     assert assemble_turns([msg(0, "ann", "hi")], group=False, cleaner=Cleaner(), scrubber=Scrubber(), stats=stats) is None
 
@@ -53,8 +55,9 @@ def test_cleanup_rules():
     assert c.clean("silence", "") == ""
     capped = c.clean("text", "word " * 20)
     assert capped.endswith("…") and len(capped) <= 21
-    assert Cleaner(media="drop").clean("media", "<media:image>") is None
+    assert Cleaner(media="drop").clean("media", "<media:image>") is None and Cleaner().clean("media", "<media:image>") is None
     assert Cleaner(media="drop").clean("media", "<media:image>\ncaption") == "caption"
+    assert Cleaner().clean("media", "<media:video>\ncaption") == "[video] caption"
     assert is_filler("lol") and is_filler("Ok!") and is_filler("👍") and is_filler("hahaha") and not is_filler("ok, see you at 8")
 
 
@@ -135,3 +138,26 @@ def test_validate_file_reports_lines_and_distributions(tmp_path):
     assert report["errors"] == {"example_missing_assistant_message": 1, "last_not_assistant": 1, "too_long": 1, "invalid_json": 1}
     assert report["error_lines"][1].startswith(f"{p}:2: invalid_json")
     assert report["distributions"]["messages"]["max"] == 2 and report["estimate"]["epochs"] >= 1 and not report["ok"]
+
+
+def test_pii_names_match_across_case_and_unicode_folding():
+    s = Scrubber("Twin")
+    s.add_participant("İlker Yılmaz")
+    s.add_participant("Jürgen Straße")
+    s.add_participant("Will Hart")
+    s.add_participant("Zoë", owner=True)
+    out = s.scrub("İlker, ilker, ILKER, Ilker, ılker; YILMAZ; Straße, STRASSE, strasse, JÜRGEN; zoë ZOË; "
+                  "I will ask Will and WILL; İlkerin and Strasser stay")
+    assert out == ("Person 1, Person 1, Person 1, Person 1, Person 1; Person 1; Person 2, Person 2, Person 2, Person 2; Twin Twin; "
+                   "I will ask Person 3 and Person 3; İlkerin and Strasser stay")
+    assert s.pseudonym("ilker yilmaz") == "Person 1" and s.pseudonym("JÜRGEN STRASSE") == "Person 2"
+
+
+def test_folded_text_maps_matches_back_to_the_original():
+    from trainer.textmatch import FoldedText, fold
+
+    assert fold("İlker") == fold("ILKER") == fold("ılker") == "ilker" and fold("Straße") == fold("STRASSE") == "strasse"
+    assert fold("Ａｎｎａ") == "anna"
+    ft = FoldedText("Grüße an STRAẞE!")
+    start = ft.folded.index("strasse")
+    assert ft.text[slice(*ft.span(start, start + len("strasse")))] == "STRAẞE"

@@ -29,3 +29,6 @@ def make_version(db, settings):
         return await registry.get_version(db, v.name)
 
     return make
+
+
+from tests.support.openai_server import openai_server  # noqa: E402,F401  (the loopback OpenAI/vLLM server, for judges)

@@ -56,11 +56,13 @@ class Backends:
         self.opened: list[str] = []
 
     def __call__(self, persona, version):
+        name = version.name if version is not None else "base"
+
         @asynccontextmanager
         async def open_():
-            self.opened.append(version.name)
-            backend = ScriptedBackend(version.name)
-            backend.responder = self.responders[version.name]
+            self.opened.append(name)
+            backend = ScriptedBackend(name)
+            backend.responder = self.responders[name]
             yield backend
 
         return open_()

@@ -10,3 +10,11 @@ def test_eval_without_versions_is_a_one_line_error(settings):
     assert "Traceback" not in r.output
     r = CliRunner().invoke(app, ["eval", "--persona", "nobody"])
     assert r.exit_code == 1 and "unknown persona 'nobody'" in r.stderr
+
+
+def test_eval_rejects_a_bad_judge_spec(settings):
+    from bot.cli.main import app
+
+    r = CliRunner().invoke(app, ["eval", "--persona", "tim", "--judge", "gpt4"])
+    assert r.exit_code == 1 and '--judge: expected "openai:MODEL", "vllm:MODEL", "local", "local:MODEL" or "none"' in r.stderr
+    assert "Traceback" not in r.output

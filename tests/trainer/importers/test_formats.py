@@ -46,6 +46,11 @@ def test_telegram_full_export_owner_from_personal_information(tmp_path):
     r = parse("telegram", p)
     assert r.owner_ids == {"user9"}
     assert r.skipped.get("bad_chat") == 1
+    assert r.region is None
+    p.write_text(json.dumps({"personal_information": {"user_id": 9, "phone_number": "+49 151 23456789"},
+                             "chats": {"list": [TG_CHAT]}}), encoding="utf-8")
+    r = parse("telegram", p)
+    assert (r.region, r.region_from) == ("DE", "the account's phone number")
 
 
 # -- Discord -----------------------------------------------------------------------------------
@@ -62,6 +67,17 @@ def _package(root):
     ]))
     (root / "Messages" / "c200" / "messages.csv").write_text(
         "ID,Timestamp,Contents,Attachments\n7,2022-01-01 09:00:00+00:00,old csv line,\n8,2022-01-01 09:01:00+00:00,,\n")
+
+
+def test_discord_package_region_from_account_phone_or_locale(tmp_path):
+    _package(tmp_path / "pkg")
+    user = tmp_path / "pkg" / "Account" / "user.json"
+    assert parse("discord-package", tmp_path / "pkg").region is None
+    user.write_text(json.dumps({"id": "555", "username": "kit", "settings": {"settings": {"locale": "pt-BR"}}}))
+    r = parse("discord-package", tmp_path / "pkg")
+    assert (r.region, r.region_from) == ("BR", "the account's locale pt-BR")
+    user.write_text(json.dumps({"id": "555", "username": "kit", "phone": "+447911123456", "locale": "en-US"}))
+    assert parse("discord-package", tmp_path / "pkg").region == "GB"
 
 
 def test_discord_package_folder_and_zip(tmp_path):

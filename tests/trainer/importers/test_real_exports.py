@@ -2,6 +2,9 @@
 no crash, a clear error for the wrong kind, and plausible counts. Skipped when ../shared is absent."""
 from __future__ import annotations
 
+import json
+import re
+
 from trainer.importers import ImportFormatError, ImportOptions, get_importer, importers
 
 FOLDER_KINDS = {
@@ -72,3 +75,39 @@ def test_tutorchatbot_files_never_crash_any_importer(shared_dir):
                 assert "\n" not in str(exc)
     r = get_importer("jsonl").parse(data / "tim.jsonl", ImportOptions())
     assert not r.problems and len({m.conversation for m in r.messages}) == 656
+
+
+# WhatsApp's own lines as they appear in the real samples (English and German), written out here
+# independently of the importer's table.
+WHATSAPP_LINES = re.compile(
+    r"omitted|weggelassen|ausgeschlossen|Datei angehängt|<attached|end-to-end|Ende-zu-Ende|This message was deleted|"
+    r"Nachricht wurde gelöscht|<This message was edited>|hat die Gruppe|hinzugefügt|entfernt\.|neue Telefonnummer|gewechselt\.|"
+    r"created group|You were added|^POLL:|^OPTION:|security code|\.vcf|\.jpg|\.mp4|\.opus", re.I | re.M)
+
+
+async def test_whatsapp_fixtures_build_without_whatsapp_lines(shared_dir, db, settings):
+    """Every real WhatsApp sample through import and `dataset build`: none of WhatsApp's system or
+    media lines reach the dataset, and members' words do."""
+    from collections import Counter
+    from pathlib import Path
+
+    from bot.persona import load_persona
+    from trainer.dataset.build import BuildOptions, build_dataset
+    from trainer.dataset.ingest import import_export
+
+    folder = shared_dir / "fixtures" / "whatsapp"
+    paths = sorted(folder.glob("*"))
+    assert len(paths) >= 10
+    for path in paths:
+        parsed = get_importer("whatsapp").parse(path, ImportOptions())
+        texts = [m.text for m in parsed.messages if m.kind == "text"]
+        assert not [t for t in texts if WHATSAPP_LINES.search(t)], path.name
+        owner = Counter(m.sender_id for m in parsed.messages if m.kind != "system").most_common(1)[0][0]
+        await import_export(db, persona="twin", kind="whatsapp", path=path, options=ImportOptions(owner=(owner,)))
+    persona = load_persona(Path(__file__).resolve().parents[3] / "personas" / "twin")
+    result = await build_dataset(db, persona=persona, data_dir=settings.core.data_dir, options=BuildOptions(val_fraction=0.1))
+    out = "".join((result.folder / f).read_text(encoding="utf-8") for f in ("train.jsonl", "val.jsonl"))
+    contents = "\n".join(m["content"] for line in out.splitlines() for m in json.loads(line)["messages"][1:])
+    assert not WHATSAPP_LINES.findall(contents)
+    assert "Das hier meine ich" in contents          # the caption sent with a video stays
+    assert result.manifest["cleanup"]["dropped_media_only"] >= 100 and result.manifest["cleanup"]["dropped_system"] >= 30

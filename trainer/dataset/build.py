@@ -172,10 +172,19 @@ async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, op
         system_tokens = counter.count(persona.system_prompt) + MESSAGE_OVERHEAD + 1
         examples = {"val": [], "train": []}
         owners_of = {"val": [], "train": []}
+        # Every turn's tokens are counted once, in big batches; windows (and validation) reuse them.
+        contents = [t["content"] for s in sessions for t in s.turns]
+        counts: list[int] = []
+        for i in range(0, len(contents), 50_000):
+            progress("tokens", i, len(contents))
+            counts += counter.count_many(contents[i:i + 50_000])
+        progress("tokens", len(contents), len(contents))
+        at = 0
         for i, s in enumerate(sessions):
             if i % 500 == 0:
                 progress("windows", i, len(sessions))
-            tokens = [c + MESSAGE_OVERHEAD for c in counter.count_many([t["content"] for t in s.turns])]
+            tokens = [c + MESSAGE_OVERHEAD for c in counts[at:at + len(s.turns)]]
+            at += len(s.turns)
             spans, too_long = make_windows(len(s.turns), system_tokens, tokens, max_tokens)
             dropped["exchange_too_long"] += too_long
             if len(spans) > 1:

@@ -190,11 +190,15 @@ async def evaluate_version(
     suite = suite if suite is not None else load_probes(persona)
     judge_spec = judge if judge is not None else persona.gate.judge
     use_judge = judge_spec != "none" and judge_factory is not None
+    if judge_spec != "none" and judge_factory is None:
+        notes_later = [f"judge {judge_spec} not run: this caller gave the gate no way to open a judge"]
+    else:
+        notes_later = []
     active = await registry.active_version(db, persona.name)
     if active is not None and active.name == version.name:
         active = None   # evaluating the active version itself: compare with the base only
     report = GateReport(persona.name, version.name, active.name if active else None, version.base_model,
-                        version.dataset_version, evaluated_at=utcnow())
+                        version.dataset_version, notes=notes_later, evaluated_at=utcnow())
 
     val = validation_file(data_dir, persona.name, version.dataset_version)
     if val is None or not val.is_file():

@@ -38,7 +38,6 @@ from trainer.importers._owner import match_owner
 from trainer.importers._whatsapp_dates import infer_order, split_date, to_date
 from trainer.importers._whatsapp_strings import STRINGS, compile_tables, fold_body, template_regex
 from trainer.importers.base import ImportFormatError, ImportOptions, ParseResult, Problem, RawMessage
-from trainer.textmatch import literal_trie
 
 EXPECTED = ("a WhatsApp chat export (.txt or .zip) with lines like "
             "'[31/12/23, 23:59:59] Name: text' or '31/12/2023, 23:59 - Name: text'")
@@ -100,11 +99,29 @@ _FILE_NAME = re.compile(r"^[^\n]{1,200}\.(?:pdf|docx?|xlsx?|pptx?|txt|tex|zip|ra
 _POLL_LABELS = {s for table in STRINGS.values() for s in table["poll"]}
 # Only in a message body, the distinctive service templates (end-to-end notice, "… created group …",
 # security code…) count: short ones such as "{} left" would also match what people write.
-_BODY_TEMPLATES = [t for table in STRINGS.values() for t in table["system"] if len(t.replace("{}", "").strip().encode()) >= 16]
-_SYSTEM_BODY = re.compile("^(?:" + "|".join(template_regex(t) for t in _BODY_TEMPLATES) + ")$", re.S)
-# Cheap substring tests decide whether the costly template regex needs to run at all: the longest
-# literal piece of each template.
-_SYSTEM_HINT = re.compile(literal_trie({max(fold_body(t).split("{}"), key=len).strip() for t in _BODY_TEMPLATES}))
+_BODY_TEMPLATES = [t for table in STRINGS.values() for t in table["system"]
+                   if len(t.replace("{}", "").strip().encode()) >= 16 and not (t.startswith("{}") and t.endswith("{}"))]
+# Cheap tests decide which templates a body could be at all: a template that starts with literal
+# text fixes the body's first characters, one that ends with literal text its last ones.
+def _grouped(key) -> dict[str, re.Pattern]:
+    groups: dict[str, list[str]] = {}
+    for t in _BODY_TEMPLATES:
+        k = key(t)
+        if k:
+            groups.setdefault(k, []).append(template_regex(t))
+    return {k: re.compile("^(?:" + "|".join(v) + ")$", re.S) for k, v in groups.items()}
+
+
+_BY_HEAD = _grouped(lambda t: "" if t.startswith("{}") else fold_body(t)[:5])
+_BY_TAIL = _grouped(lambda t: "" if t.endswith("{}") else fold_body(t)[-5:])
+
+
+def _fold_ascii(b: str) -> str:
+    """`fold_body` for an ASCII body already stripped of marks and spaces (the common case, cheaply)."""
+    t = b.lower()
+    if t[:1] == "<" and t[-1:] == ">":
+        t = t[1:-1].strip()
+    return t.rstrip(".").rstrip()
 
 
 def _file_type(name: str) -> str:
@@ -120,10 +137,12 @@ def classify_body(body: str) -> tuple[str, str, str] | None:
     (`trainer.importers._whatsapp_strings`): kind 'media' with the media type as detail, or
     'system' (deleted message, missed call, "null", a service line). None for what a person wrote."""
     b = body.strip(_MARKS_SP)
-    if not b or len(b) > 300:
+    n = len(b)
+    if not n or n > 300:
         return None
-    if len(b) <= _MAX_EXACT:
-        hit = _TABLES.exact.get(fold_body(b))
+    low = _fold_ascii(b) if b.isascii() else fold_body(b)
+    if n <= _MAX_EXACT:
+        hit = _TABLES.exact.get(low)
         if hit is not None:
             return hit
     first, last = b[0], b[-1]
@@ -135,19 +154,22 @@ def classify_body(body: str) -> tuple[str, str, str] | None:
         m = _TABLES.attached.match(b)
         if m:
             return "media", _file_type(m.group("file")), ""
-    if ":" in b or "\uff1a" in b:
-        m = _TABLES.prefixed.match(b)
-        if m:
-            label = m.group("label")
-            detail, language = _TABLES.prefix_kinds[fold_body(label)]
-            rest = m.group("rest").strip()
+    colon = b.find(":")
+    if colon < 0:
+        colon = b.find("\uff1a")
+    if 0 < colon <= 24:
+        label = b[:colon].strip(_MARKS_SP)
+        found = _TABLES.prefix_kinds.get(fold_body(label))
+        if found is not None:
+            detail, language = found
+            rest = b[colon + 1:].strip()
             if detail == "location" and rest.lower().startswith(("http://", "https://")):
                 return "media", "location", language
             # WhatsApp writes "POLL:" alone on its line, the question and "OPTION: …" lines below.
             if detail == "poll" and label in _POLL_LABELS and not rest:
                 return "media", "poll", language
-    low = fold_body(b) if len(b) >= 16 else ""
-    if low and _SYSTEM_HINT.search(low) is not None and _SYSTEM_BODY.match(low):
+    if n >= 16 and ((rx := _BY_HEAD.get(low[:5])) is not None and rx.match(low)
+                    or (rx := _BY_TAIL.get(low[-5:])) is not None and rx.match(low)):
         return "system", "service", ""
     return None
 

@@ -29,6 +29,7 @@ def test_shipped_personas_are_valid():
 def test_minimal_spec_gets_documented_defaults(tmp_path):
     spec = load_persona(write(tmp_path, "zed", MINIMAL))
     assert spec.name == "zed" and spec.model.backend == "local" and spec.sampling.max_tokens == 256
+    assert (spec.gate.samples, spec.gate.judge, spec.gate.min_win_rate, spec.gate.promote) == (24, "none", 0.5, "auto")
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -38,6 +39,9 @@ def test_minimal_spec_gets_documented_defaults(tmp_path):
     ('display_name = "Zed"\n', "system_prompt: required but missing"),
     (MINIMAL + "[sampling]\nstop = \"###\"\n", "sampling.stop: Input should be a valid list"),
     ("display_name = \n", "not valid TOML"),
+    (MINIMAL + "[gate]\njudge = \"gpt4\"\n", 'gate.judge: Value error, expected "openai:MODEL", "vllm:MODEL", "local"'),
+    (MINIMAL + "[gate]\npromote = \"always\"\n", "gate.promote: Input should be 'auto', 'judge' or 'review'"),
+    (MINIMAL + "[gate]\nmin_win_rate = 1.5\n", "gate.min_win_rate: Input should be less than or equal to 1"),
     (MINIMAL + "[training]\nrank = 0\n", "training.rank: Input should be greater than or equal to 1"),
 ])
 def test_errors_name_file_field_and_expectation(tmp_path, text, expected):

@@ -190,7 +190,9 @@ async def test_phone_region_from_import_option_export_hint_and_build_option(db, 
     text = (result.folder / "train.jsonl").read_text()
     assert uk not in text and es not in text and text.count("[PHONE]") == 2
     assert result.manifest["phone_regions"] == {str(first.source_id): "GB", str(second.source_id): "ES"}
-    # Forced to GB for every source, the Spanish mobile (no trunk 0) is just digits to libphonenumber.
+    # Forced to GB for every source: the manifest says so, and the Spanish mobile (no trunk 0) is
+    # still caught, as a number grouped exactly as Spain writes them.
     forced = await build_dataset(db, persona=persona, data_dir=settings.core.data_dir,
                                  options=BuildOptions(val_fraction=0.0, dedup=False, region="GB"))
-    assert es in (forced.folder / "train.jsonl").read_text()
+    assert set(forced.manifest["phone_regions"].values()) == {"GB"}
+    assert es not in (forced.folder / "train.jsonl").read_text()

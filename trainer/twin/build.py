@@ -3,7 +3,7 @@ callback, ending with the gate's report and the twin's first replies to its prob
 
 `progress(stage, detail, done, total)` is called with stage "dataset", "train" or "eval" so a caller
 can show one display (a rich bar in the terminal, a DM edited now and then in Discord). A candidate
-that passes the gate is promoted at once (it is the owner's own twin and the gate has spoken);
+that passes the gate is promoted at once when the twin's `[gate] promote` is "auto" (the template's);
 `promote_anyway` also serves a rejected one. Errors a member can fix (no sources, nothing usable)
 raise `TwinError` with one line.
 """
@@ -64,7 +64,7 @@ async def build_twin(db: aiosqlite.Connection, settings: Settings, spec: Persona
     from trainer.dataset.tokens import load_tokenizer
     from trainer.evaluate.gate import evaluate_version
     from trainer.evaluate.probes import load_probes
-    from trainer.evaluate.runtime import backend_factory, loss_fn
+    from trainer.evaluate.runtime import backend_factory, judge_factory, loss_fn, role_check
     from trainer.finetune.runner import TrainingSetupError, run_training
     from trainer.promote import PromotionError, promote
     from trainer.sources import list_sources
@@ -98,14 +98,18 @@ async def build_twin(db: aiosqlite.Connection, settings: Settings, spec: Persona
         return result
     probes = load_probes(spec).probe
     progress("eval", "held-out loss and probes", 0, len(probes))
+    # The same gate as `personabot eval`: loss, probes, and the judge and role check the twin's [gate] asks for.
     report = await evaluate_version(db, spec, version, data_dir=settings.core.data_dir,
-                                    loss_fn=loss_fn(settings), backend_factory=backend_factory(settings))
+                                    loss_fn=loss_fn(settings), backend_factory=backend_factory(settings),
+                                    judge_factory=judge_factory(settings), role_check=role_check(settings),
+                                    progress=lambda text: progress("eval", text, 0, len(probes)))
     progress("eval", "done", len(probes), len(probes))
     result.gate, result.gate_summary = report.to_dict(), report.summary()
     prompts = {p.name: p.prompt or (p.conversation[-1].content if p.conversation else "") for p in probes}
     result.replies = [{"probe": p.name, "prompt": prompts.get(p.name, ""), "reply": p.reply, "passed": p.passed}
                       for p in report.probes]
-    if report.passed or promote_anyway:
+    # A passing candidate is served at once unless the twin's [gate] promote asks for a judge or a human.
+    if (report.passed and spec.gate.promote == "auto") or promote_anyway:
         try:
             await promote(db, settings, spec, version.name, force=not report.passed)
             result.promoted = True

@@ -38,6 +38,7 @@ _DETECTORS = re.compile("|".join((_EMAIL, _URL, _IBAN, _CARD, _IP, _HANDLE)))
 _MAYBE = re.compile(r"[\d@]|http|www\.")
 _QUICK = re.compile(r"http|www\.")          # with _DIGIT_AT, _MAYBE for folded text; Scrubber._compile adds names
 _DIGIT_AT = re.compile(r"[\d@]")
+_DIGIT_AT_RUN = re.compile(r"[\d@]+")        # one match per run, not per digit
 _DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"\w+")
 _EDGE = r"[\w" + WORD_MARKS + "]"
@@ -194,6 +195,10 @@ class Scrubber:
         folded = fold(text)
         if self._quick is not None and self._quick.search(folded) is None and _DIGIT_AT.search(text) is None:
             return text
+        return self._scrub(text, folded, region)
+
+    def _scrub(self, text: str, folded: str, region: str | None) -> str:
+        """`scrub` for a text the quick test flagged (`folded` = fold(text))."""
         if _MAYBE.search(text):
             text = _DETECTORS.sub(self._detected, text)
             if _DIGIT.search(text):
@@ -221,7 +226,7 @@ class Scrubber:
         joined = "\n".join(lows)       # no test matches across '\n': each match lies inside one text
         flagged: set[int] = set()
         starts: list[int] = []
-        for rx in (quick, _DIGIT_AT):   # folding keeps digits and '@', so _DIGIT_AT reads the same here
+        for rx in (quick, _DIGIT_AT_RUN):   # folding keeps digits and '@', so _DIGIT_AT_RUN reads the same here
             for m in rx.finditer(joined):
                 if not starts:
                     at = 0
@@ -231,7 +236,7 @@ class Scrubber:
                 flagged.add(bisect_right(starts, m.start()) - 1)
         if not flagged:
             return list(texts)
-        return [self.scrub(t, region) if i in flagged else t for i, t in enumerate(texts)]
+        return [self._scrub(t, lows[i], region) if i in flagged and t else t for i, t in enumerate(texts)]
 
     def report(self) -> dict:
         return {t: int(self.counts.get(t, 0)) for t in TYPES}

@@ -6,6 +6,7 @@ content hash: saving the same content twice returns the existing source and writ
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
@@ -88,15 +89,24 @@ async def save_source(
     # reply_to / external_id are named only when some message has one: leaving them to their default
     # (NULL) stores the same rows, and Python's sqlite3 binds None slowly (an adapter lookup per value).
     extra = [c for c in ("reply_to", "external_id") if list(map(attrgetter(c), messages)).count(None) != len(messages)]
-    with gc_paused():           # synchronous: one tuple per message, all kept until the insert
-        rows = list(_message_rows(source_id, messages, owners, extra))     # a list binds faster than a generator
-    await db.executemany(
-        "INSERT INTO source_messages(source_id, conversation, seq, ts, sender_id, sender_name, is_owner, kind, content"
-        + "".join(f", {c}" for c in extra) + ") VALUES (" + ", ".join("?" * (9 + len(extra))) + ")",
-        rows,
-    )
+    sql = ("INSERT INTO source_messages(source_id, conversation, seq, ts, sender_id, sender_name, is_owner, kind, content"
+           + "".join(f", {c}" for c in extra) + ") VALUES (" + ", ".join("?" * (9 + len(extra))) + ")")
+    # In chunks, each inserted by aiosqlite's thread while this one builds the next chunk's rows
+    # (SQLite releases the GIL while it steps), all in the one transaction committed below.
+    pending = None
+    for start in range(0, len(messages), _INSERT_CHUNK):
+        with gc_paused():       # synchronous: one tuple per message, kept until inserted
+            rows = list(_message_rows(source_id, messages[start:start + _INSERT_CHUNK], owners, extra))   # a list binds faster than a generator
+        if pending is not None:
+            await pending
+        pending = asyncio.ensure_future(db.executemany(sql, rows))
+    if pending is not None:
+        await pending
     await db.commit()
     return SavedSource(source_id, True, counts)
+
+
+_INSERT_CHUNK = 20_000
 
 
 def _message_rows(source_id: int, messages: list[RawMessage], owners: set[str], extra: list[str]):

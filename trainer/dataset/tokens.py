@@ -38,8 +38,12 @@ class TokenizerFile:
         return self.backend_tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
 
 
-# GPT-2's pre-tokenizer pattern, as the `tokenizers` ByteLevel pre-tokenizer applies it (use_regex).
+# GPT-2's pre-tokenizer pattern, as the `tokenizers` ByteLevel pre-tokenizer applies it (use_regex),
+# and the same pattern spelled out for ASCII text, where the standard `re` module reads it the
+# same way and about twice as fast (\p{L} is [A-Za-z], \p{N} [0-9], \s the six ASCII spaces).
 _BYTE_LEVEL_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+_ASCII_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^ \t\n\r\f\vA-Za-z0-9]+"""
+                  r"""|[ \t\n\r\f\v]+(?![^ \t\n\r\f\v])|[ \t\n\r\f\v]+""")
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -65,9 +69,12 @@ class ByteLevelCounts:
     ("<|im_start|>") are left to the real encoder (`None` from `count`)."""
 
     def __init__(self, backend, added: list[str]):
+        import re
+
         import regex
 
         self._split = regex.compile(_BYTE_LEVEL_PATTERN).findall
+        self._split_ascii = re.compile(_ASCII_PATTERN).findall
         self._model = backend.model
         self._byte = _bytes_to_unicode()
         self._pieces: dict[str, int] = {}
@@ -92,12 +99,13 @@ class ByteLevelCounts:
         if self._added is not None and "<" in text and self._added(text):
             return None
         pieces = self._pieces
+        split = self._split_ascii if text.isascii() else self._split
         try:
-            return sum(map(pieces.__getitem__, self._split(text)))
+            return sum(map(pieces.__getitem__, split(text)))
         except KeyError:
             pass
         total = 0
-        for piece in self._split(text):
+        for piece in split(text):
             n = pieces.get(piece)
             if n is None:
                 n = pieces[piece] = len(self._model.tokenize("".join(map(self._byte.__getitem__, piece.encode("utf-8")))))

@@ -190,15 +190,13 @@ async def evaluate_version(
     suite = suite if suite is not None else load_probes(persona)
     judge_spec = judge if judge is not None else persona.gate.judge
     use_judge = judge_spec != "none" and judge_factory is not None
-    if judge_spec != "none" and judge_factory is None:
-        notes_later = [f"judge {judge_spec} not run: this caller gave the gate no way to open a judge"]
-    else:
-        notes_later = []
     active = await registry.active_version(db, persona.name)
     if active is not None and active.name == version.name:
         active = None   # evaluating the active version itself: compare with the base only
     report = GateReport(persona.name, version.name, active.name if active else None, version.base_model,
-                        version.dataset_version, notes=notes_later, evaluated_at=utcnow())
+                        version.dataset_version, evaluated_at=utcnow())
+    if judge_spec != "none" and judge_factory is None:
+        report.notes.append(f"judge {judge_spec} not run: this caller gave the gate no way to open a judge")
 
     val = validation_file(data_dir, persona.name, version.dataset_version)
     if val is None or not val.is_file():
@@ -229,7 +227,10 @@ async def evaluate_version(
                     say(f"running {len(suite.probe)} behaviour probes on {version.name}")
                     report.probes = await run_probes(backend, persona, suite)
                 say(f"{version.name}: replying to {len(contexts)} held-out contexts")
-                candidate_replies = await _replies(backend, persona, suite, contexts)
+                # The probes come first among the contexts: their replies are already there.
+                known = [p.reply for p in report.probes if p.finish != "error"]
+                candidate_replies = known[: len(contexts)] if len(known) == len(report.probes) else []
+                candidate_replies += await _replies(backend, persona, suite, contexts[len(candidate_replies):])
         except Exception as exc:  # the candidate cannot even be loaded: that is a verdict, not a crash
             log.warning("cannot run probes on %s: %s", version.name, exc)
             report.reasons.append(f"cannot load {version.name} to run the probes: {type(exc).__name__}: {exc}")

@@ -130,14 +130,15 @@ async def save_upload(db: aiosqlite.Connection, twin: str, owner_name: str, pars
         if m.sender_id != owner_id and m.sender_id != "system":
             alias = pseudonym.get(m.sender_id) or scrubber.pseudonym(m.sender_name or m.sender_id)
             m.sender_id = m.sender_name = alias
-    texts = scrubber.scrub_many([m.text for m in result.messages])
+    texts = scrubber.scrub_many([m.text for m in result.messages], result.region)     # the export's phone region, if it shows one
     for m, text in zip(result.messages, texts):
         m.text = text
     result.participants = {owner_id: owner_label, **{v: v for k, v in pseudonym.items() if k != owner_id}}
     result.owner_ids = {owner_id}
     saved = await save_source(db, persona=twin, kind=parsed.kind, label=parsed.filename, content_hash=parsed.content_hash,
                               result=result, provenance={"kind": parsed.kind, "path": parsed.filename, "owner": [owner_id],
-                                                         "participants": result.participants, "scrubbed_at_import": True})
+                                                         "participants": result.participants, "scrubbed_at_import": True,
+                                                         "region": result.region, "region_from": result.region_from})
     by_kind = Counter(m.kind for m in result.messages)
     convs: dict[str, bool] = {}          # conversation -> only the owner wrote text in it (posts)
     for m in result.messages:

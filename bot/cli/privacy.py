@@ -56,7 +56,14 @@ def forget(
 
     async def go():
         async with open_db(settings.core.db_path) as db:
-            return await forget_user(db, user)
+            try:   # the member's twins are their data too: rows and files (needs the trainer installed)
+                from trainer.twin.delete import delete_member_twins
+            except ImportError:
+                twins = []
+            else:
+                twins = await delete_member_twins(db, settings, user)
+            counts = await forget_user(db, user)
+            return {**counts, "twins_deleted": len(twins)}
 
     counts = run_async(go())
     if as_json:

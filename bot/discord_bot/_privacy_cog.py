@@ -35,6 +35,9 @@ class ConfirmForget(discord.ui.View):
 
     @discord.ui.button(label="Delete everything", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        twins = self.bot.get_cog("TwinCog")
+        if twins is not None:   # the member's twins are their data too: rows, files and what the bot serves
+            await twins.delete_member_twins(str(self.user_id))
         counts = await privacy.forget_user(self.bot.db, str(self.user_id), hooks=self.bot.forget_hooks)
         total = sum(counts.values())
         log.info("forgot user %s: %s", self.user_id, counts)

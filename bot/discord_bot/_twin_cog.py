@@ -370,6 +370,13 @@ class TwinCog(commands.GroupCog, group_name="twin", group_description="Your digi
             f"This deletes **{self.label(twin)}**: its persona, your imported messages, datasets, trained models and "
             "every stored row, for good. Continue?", view=ConfirmDelete(self, twin, interaction.user.id))
 
+    async def delete_member_twins(self, member_id: str) -> list[str]:
+        """/privacy forget: every twin the member controls is deleted like /twin delete."""
+        names = [t.persona for t in await twin_store.list_twins(self.bot.db, member_id)]
+        for name in names:
+            await self.delete(name)
+        return names
+
     async def delete(self, twin: str) -> dict:
         from trainer.twin.delete import delete_twin
 

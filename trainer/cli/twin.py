@@ -103,6 +103,7 @@ def insights(
     name: str = typer.Argument(..., help="The twin."),
     png: Path = typer.Option(None, "--png", help="Also write one chart (by year, top words, lengths) to this PNG file."),
     examples: int = typer.Option(5, "--examples", min=0, help="Held-out contexts to compare your real reply with the twin's."),
+    language: str = typer.Option(None, "--language", help="Your messages' language (ISO 639-1, e.g. de) for stop words; default: the common languages together."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with the keys by_year, top_words, top_emoji, lengths, side_by_side."),
 ) -> None:
     """What the twin was trained on (by year, top words and emoji, lengths) and its replies beside yours."""
@@ -114,7 +115,7 @@ def insights(
 
     async def go():
         async with open_db(settings.core.db_path) as db:
-            return await twin_insights(db, settings, spec, examples=examples)
+            return await twin_insights(db, settings, spec, examples=examples, language=language)
 
     with err_console.status("Reading your messages…" + (" and asking the twin" if examples else "")):
         data = run_async(go())

@@ -44,3 +44,13 @@ async def delete_twin(db: aiosqlite.Connection, settings: Settings, name: str) -
             path.unlink()
             removed.append(str(path))
     return {"twin": name, "rows": rows, "removed": removed, "wal_truncated": wal_clean}
+
+
+async def delete_member_twins(db: aiosqlite.Connection, settings: Settings, member_id: str) -> list[str]:
+    """Forgetting a member: every twin they control goes, files included (`personabot privacy forget`)."""
+    from bot.store.twins import list_twins
+
+    names = [t.persona for t in await list_twins(db, str(member_id))]
+    for name in names:
+        await delete_twin(db, settings, name)
+    return names

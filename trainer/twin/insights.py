@@ -1,8 +1,8 @@
 """`twin_insights`: what a twin was trained on, and how its replies compare with its owner's.
 
 From the owner's own messages in the twin's sources (kind 'text'; media, links and system lines
-left out): counts by year, top words (stop words removed: the export's language is rarely
-recorded, so the common languages' lists together, `trainer.dataset.keywords`), top emoji (whole
+left out): counts by year, top words (stop words removed: of the language the owner names, else,
+as exports rarely record theirs, the common languages' lists together, `trainer.dataset.keywords`), top emoji (whole
 sequences, by the `emoji` package), and the distribution of message lengths in characters. The
 `side_by_side` part takes held-out contexts from the newest dataset's validation file and puts the
 twin's reply (its active version, else the newest candidate; generated exactly as probes are)
@@ -42,7 +42,7 @@ async def owner_messages(db: aiosqlite.Connection, persona: str) -> list[tuple[s
         return list(await cur.fetchall())
 
 
-def text_stats(messages: list[tuple[str | None, str]], top: int = 15) -> dict:
+def text_stats(messages: list[tuple[str | None, str]], top: int = 15, language: str | None = None) -> dict:
     import emoji
 
     from trainer.dataset.keywords import content_words
@@ -53,12 +53,13 @@ def text_stats(messages: list[tuple[str | None, str]], top: int = 15) -> dict:
     lengths = []
     for ts, text in messages:
         by_year[ts[:4] if ts else "unknown"] += 1
-        words.update(content_words(text))
+        words.update(content_words(text, language))
         emojis.update(e["emoji"] for e in emoji.emoji_list(text))
         lengths.append(len(text))
     buckets = Counter(_bucket(n) for n in lengths)
     return {
         "messages": len(messages),
+        "language": language or "any (stop words of en, de, fr, es, it, pt, nl)",
         "by_year": dict(sorted(by_year.items())),
         "top_words": [[w, n] for w, n in words.most_common(top)],
         "top_emoji": [[e, n] for e, n in emojis.most_common(top)],
@@ -112,8 +113,8 @@ async def side_by_side(db: aiosqlite.Connection, settings: Settings, spec: Perso
 
 
 async def twin_insights(db: aiosqlite.Connection, settings: Settings, spec: PersonaSpec, *, examples: int = 5,
-                        backend_factory=None) -> dict:
-    stats = text_stats(await owner_messages(db, spec.name))
+                        backend_factory=None, language: str | None = None) -> dict:
+    stats = text_stats(await owner_messages(db, spec.name), language=language)
     stats["side_by_side"] = await side_by_side(db, settings, spec, examples, backend_factory)
     stats["twin"] = spec.name
     return stats

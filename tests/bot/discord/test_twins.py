@@ -189,3 +189,19 @@ async def test_bad_inputs_leave_nothing_behind(harness, twin, tmp_path):
     chosen = await h.fake.click(attest, h.alice, f"twin:identity:{quiet}")
     assert "no text messages by 'Quiet Quentin'" in await content_of(h, chosen, "Nothing was imported")
     assert not leftovers(h) and await source_count(h) == 0
+
+
+async def test_privacy_forget_deletes_the_members_twins(harness, twin, tmp_path):
+    h, dm = harness, twin
+    record = await import_archive(h, dm, tmp_path)
+    attest = await h.fake.click(record, h.alice, "twin:attest")
+    await content_of(h, attest, "Which of these is you?")
+    await content_of(h, await h.fake.click(attest, h.alice, "twin:identity:0"), "Imported into")
+    forget = await done(await h.fake.slash(h.general, h.alice, "privacy", "forget"))
+    click = await done(await h.fake.click(forget, h.alice, forget.custom_ids()[0]))
+    await h.fake.wait_for(lambda: "Done" in (click.message.get("content") or ""), 10, "forget done")
+    assert "sam" not in h.bot.personas and not (h.settings.core.member_personas_dir / "sam").exists()
+    assert await source_count(h) == 0
+    for path in h.settings.core.data_dir.rglob("*"):
+        if path.is_file():
+            assert PLANTED.encode() not in path.read_bytes(), path

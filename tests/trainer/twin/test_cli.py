@@ -141,3 +141,27 @@ def test_twin_build_without_sources_is_a_clear_error(cli, tiny_llama_dir):
     r = cli("twin", "build", "empty")
     assert r.exit_code == 1 and "no imported sources" in r.stderr and "Traceback" not in r.output
     assert cli("twin", "create", "Bad Name!", "--owner-name", "X").exit_code == 1
+
+
+def test_privacy_forget_deletes_the_members_twins(cli, tmp_path, tiny_llama_dir):
+    import asyncio
+
+    from bot.settings import load_settings
+    from bot.store import open_db, twins
+
+    assert _create(cli, tiny_llama_dir, "kim").exit_code == 0
+    assert cli("import", "twitter", str(write_archive(tmp_path / "t.zip")), "--persona", "kim").exit_code == 0
+
+    async def own():      # as /twin create would have recorded it: kim is member 77's twin
+        async with open_db(load_settings(data_dir=cli.data).core.db_path) as db:
+            await db.execute("UPDATE twins SET discord_owner_id = '77' WHERE persona = 'kim'")
+            await db.commit()
+
+    asyncio.run(own())
+    r = cli("privacy", "forget", "--user", "77", "--yes", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["deleted"]["twins_deleted"] == 1
+    assert not (cli.data / "personas" / "kim").exists()
+    for path in cli.data.rglob("*"):
+        if path.is_file():
+            assert PLANTED.encode() not in path.read_bytes(), path

@@ -5,6 +5,8 @@ and `/privacy forget` pass it). It runs before the member's rows are deleted and
 
 - marks every dataset version that contains the member's data `stale` (`dataset_members`) and
   deletes its example files (train/val JSONL, the HF copy), keeping the manifest for audit;
+- drops the reply pairs of human reviews of models trained on those datasets (their contexts
+  quote the datasets' conversations);
 - marks every model version trained on one of those datasets `tainted`. A tainted *active*
   version makes the next scheduled run retrain even without new examples (the member's data is
   gone from the store by then, so the new dataset leaves it out); `personabot trainer --force
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import aiosqlite
 
-from bot.store import registry
+from bot.store import registry, reviews
 from bot.store.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -109,7 +111,10 @@ async def on_forget(db: aiosqlite.Connection, user_id: str) -> None:
     for path in await _dataset_paths(db, [r.id for r in refs]):
         purge_examples(path, reason)
     by_label = {(ref.persona, label): ref for ref in refs for label in _labels(ref)}
-    for version in await models_trained_on(db, refs):
+    trained = await models_trained_on(db, refs)
+    # Human reviews of those models quote contexts from the same datasets.
+    await reviews.forget_pairs(db, [v.name for v in trained])
+    for version in trained:
         ref = by_label.get((version.persona, version.dataset_version or ""))
         if version.tainted or ref is None:
             continue

@@ -15,7 +15,9 @@ Discord-free (the cog and the terminal both call it), and trainer-free: the call
 - `unposted(db)` / `mark_posted(...)`: the queue the bot polls to post reviews the scheduler opened.
 - Privacy: voters and deciders are members too: `export_user` lists their votes and decisions,
   `delete_user` un-names them (the votes stay, they are about model replies, not about the member),
-  as well as the "by <id>" of the promotions they made (registry events).
+  as well as the "by <id>" of the promotions they made (registry events). The pairs' contexts
+  come from built datasets: `forget_pairs` (called by the trainer's forget hook) drops the pairs
+  of reviews whose models were trained on a dataset that held a forgotten member's words.
 """
 from __future__ import annotations
 
@@ -196,6 +198,20 @@ async def mark_posted(db: aiosqlite.Connection, review_id: int, *, channel_id: s
     await db.execute("UPDATE model_reviews SET channel_id = ?, message_id = ?, thread_id = ?, posted_at = ? WHERE id = ?",
                      (channel_id, message_id, thread_id, utcnow(), review_id))
     await db.commit()
+
+
+async def forget_pairs(db: aiosqlite.Connection, models: list[str]) -> int:
+    """Drop the reply pairs of every review that compares one of `models`: their contexts came from
+    a dataset that held a forgotten member's words. An open review is superseded (nothing is left to
+    judge); the votes and the decision stay. Returns how many reviews lost their pairs."""
+    if not models:
+        return 0
+    marks = ",".join("?" * len(models))
+    async with transaction(db):   # joins forget_user's transaction when called from its hook
+        cur = await db.execute(
+            f"UPDATE model_reviews SET pairs = '[]', status = CASE status WHEN 'open' THEN 'superseded' ELSE status END "
+            f"WHERE pairs != '[]' AND (candidate IN ({marks}) OR baseline IN ({marks}))", (*models, *models))
+    return cur.rowcount
 
 
 async def export_user(db: aiosqlite.Connection, user_id: str) -> dict:

@@ -47,6 +47,28 @@ async def test_forget_marks_datasets_stale_and_models_tainted(db):
     assert [e["event"] for e in await registry.events(db, "eve")].count("tainted") == 1
 
 
+async def test_forget_drops_the_pairs_of_reviews_of_models_trained_on_the_members_data(db):
+    from bot.store import reviews
+
+    await member_dataset(db, "tim", 1, ["u1"])
+    await member_dataset(db, "tim", 2, ["u2"])
+    t1, t2 = await model(db, "tim", "v1", active=True), await model(db, "tim", "v2")
+    pair = {"context": "val-1", "messages": [{"role": "user", "content": "my cat Biscuit is ill"}],
+            "candidate": "so sorry", "baseline": "ok"}
+    theirs = await reviews.open_review(db, persona="tim", candidate=t2, baseline=t1, pairs=[pair])
+    await reviews.vote(db, theirs.id, 0, "admin", "1")
+    await forget_user(db, "u2", hooks=[on_forget])
+    after = await reviews.get_review(db, theirs.id)
+    assert after.pairs == [] and after.status == "superseded"
+    assert (await reviews.tally(db, theirs.id)).votes, "the votes are about model replies and stay"
+    async with db.execute("SELECT COUNT(*) FROM model_reviews WHERE pairs LIKE '%Biscuit%'") as cur:
+        assert (await cur.fetchone())[0] == 0
+    # A review whose models never saw the member's data keeps its pairs.
+    other = await reviews.open_review(db, persona="tim", candidate=t1, baseline="base model", pairs=[pair])
+    await forget_user(db, "u2", hooks=[on_forget])
+    assert len((await reviews.get_review(db, other.id)).pairs) == 1
+
+
 async def test_member_without_datasets_is_a_no_op(db):
     await model(db, "tim", "v1", active=True)
     await forget_user(db, "nobody", hooks=[on_forget])

@@ -135,9 +135,12 @@ async def render_stream(
         with pacer.prepaid_slot(priority):
             return await call()
 
+    on_screen = ""   # the stream's text as of the last update (everything sent or edited in)
+
     async def update(final: bool, prepaid: bool) -> None:
-        nonlocal last_update
-        parts = split_message(result.text, limit)
+        nonlocal last_update, on_screen
+        on_screen = result.text
+        parts = split_message(on_screen, limit)
         for i, part in enumerate(parts):
             if i < len(result.handles):
                 if shown[i] != part:
@@ -176,6 +179,11 @@ async def render_stream(
                 await wake
             changed = False
             prepaid = False
+            if producer.done() and result.handles and result.text == on_screen:
+                # The stream ended with everything on screen already (a reply that fits its first
+                # post): no final edit is due, so no reason to hold the conversation for the interval.
+                producer.result()  # re-raise a stream failure
+                return result
             if result.handles:
                 # Something is on screen: the next change is an edit, so honour the interval,
                 # collecting more text meanwhile; the stream's end cuts the wait short.

@@ -69,3 +69,17 @@ async def test_stream_errors_propagate():
 
     with pytest.raises(RuntimeError):
         await render_stream(broken(), Sink(), edit_interval_s=0.01)
+
+
+async def test_a_reply_on_screen_whole_ends_without_waiting_for_the_edit_interval():
+    # The stream's end arrives after its only text was posted (an instant backend whose generator
+    # finishes a step later): nothing is left to edit, so the conversation must not be held for the
+    # edit interval. A 30 s interval makes a wrongful wait fail the timeout, not slow the test.
+    async def instant():
+        yield "all of it"
+        await asyncio.sleep(0)   # the producer ends after render_stream's first post
+
+    sink = Sink()
+    result = await asyncio.wait_for(render_stream(instant(), sink, edit_interval_s=30.0), 5.0)
+    assert [c[:3] for c in sink.calls] == [("send", 0, "all of it")]
+    assert result.edits == 0 and result.text == "all of it"

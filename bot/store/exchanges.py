@@ -21,15 +21,20 @@ class LoggedExchange:
     reply_message_id: int
 
 
-_CONSENTED = "SELECT 1 FROM consent WHERE user_id = ? AND status = ?"
-# Upsert that always returns the id (a no-op update makes RETURNING fire on conflict too).
-_CONVERSATION = ("INSERT INTO conversations(persona, key, started_at, guild_id) VALUES (?, ?, ?, ?) "
-                 "ON CONFLICT(persona, key) DO UPDATE SET guild_id = COALESCE(conversations.guild_id, excluded.guild_id) "
-                 "RETURNING id")
-_USER_TURN = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, created_at) "
-              "VALUES (?, 'user', ?, ?, ?, ?)")
-_REPLY = ("INSERT INTO messages(conversation_id, role, author_id, external_id, content, model, reply_to, created_at, error) "
-          "VALUES (?, 'assistant', ?, ?, ?, ?, ?, ?, ?)")
+# One statement (see migrations/0016_exchange_log.sql): the view's trigger checks consent and writes
+# the conversation, the member turn and the reply. RETURNING reads back what it stored: under the
+# statement's write lock the newest reply of the conversation is this one. `stored` is false (and
+# the ids meaningless) when the member has not opted in: then the trigger wrote nothing.
+_LOG = ("INSERT INTO exchange_log(persona, conversation_key, user_id, user_content, reply_content, model, "
+        "user_external_id, reply_external_id, guild_id, error, created_at) "
+        "VALUES (:persona, :key, :user_id, :user_content, :reply_content, :model, :user_external_id, "
+        ":reply_external_id, :guild_id, :error, :now) "
+        "RETURNING EXISTS (SELECT 1 FROM consent WHERE user_id = :user_id AND status = :opted_in) AS stored, "
+        "(SELECT id FROM conversations WHERE persona = :persona AND key = :key) AS conversation_id, "
+        "(SELECT reply_to FROM messages WHERE conversation_id = (SELECT id FROM conversations WHERE persona = :persona "
+        "AND key = :key) AND role = 'assistant' ORDER BY id DESC LIMIT 1) AS user_message_id, "
+        "(SELECT id FROM messages WHERE conversation_id = (SELECT id FROM conversations WHERE persona = :persona "
+        "AND key = :key) AND role = 'assistant' ORDER BY id DESC LIMIT 1) AS reply_message_id")
 
 
 async def log_exchange(
@@ -48,22 +53,23 @@ async def log_exchange(
 ) -> LoggedExchange | None:
     """Store one member turn and the persona's reply, if and only if the member opted in.
 
-    The consent check and the writes are one transaction: no other write on the connection can
-    come between them, so an opt-out recorded before this call is always seen, and an exchange is
-    stored whole or not at all. `guild_id` (the Discord guild, None for DMs and the terminal) keeps
-    one guild's replies out of another guild's curation queue; `error` is the backend error type
-    when the reply is one (a curation signal).
+    The consent check and the writes are one SQL statement (the `exchange_log` trigger), so an
+    opt-out recorded before this call is always seen, and an exchange is stored whole or not at
+    all. Inside `transaction` no other write on the connection comes between it and its commit.
+    `guild_id` (the Discord guild, None for DMs and the terminal) keeps one guild's replies out of
+    another guild's curation queue; `error` is the backend error type when the reply is one (a
+    curation signal).
     """
-    # Deferred: SQLite's write lock is taken by the first insert, so a member who has not opted in
-    # costs one read and no write transaction. One aiosqlite call per statement.
+    # This runs once per reply, so it costs two round trips to aiosqlite's thread (the statement
+    # and the commit): each hop hands the GIL over and back, which is most of what logging costs.
+    params = {"persona": persona, "key": conversation_key, "user_id": user_id, "user_content": user_content,
+              "reply_content": reply_content, "model": model, "user_external_id": user_external_id,
+              "reply_external_id": reply_external_id, "guild_id": guild_id, "error": error, "now": utcnow(),
+              "opted_in": OPTED_IN}
     async with transaction(db, immediate=False):
-        if not await db.execute_fetchall(_CONSENTED, (user_id, OPTED_IN)):
-            return None
-        now = utcnow()
-        ((conversation_id,),) = await db.execute_fetchall(_CONVERSATION, (persona, conversation_key, now, guild_id))
-        (user_message_id,) = await db.execute_insert(_USER_TURN, (conversation_id, user_id, user_external_id, user_content, now))
-        (reply_message_id,) = await db.execute_insert(
-            _REPLY, (conversation_id, user_id, reply_external_id, reply_content, model, user_message_id, now, error))
+        ((stored, conversation_id, user_message_id, reply_message_id),) = await db.execute_fetchall(_LOG, params)
+    if not stored:
+        return None
     return LoggedExchange(conversation_id, user_message_id, reply_message_id)
 
 

@@ -176,7 +176,7 @@ class ChatEngine:
         self._resolve = resolve_backend
         self.metrics = metrics
         self.interrupted: str | None = None     # the notice, once `interrupt` was called
-        self._stop = asyncio.Event()
+        self._streaming: set[asyncio.Queue] = set()   # the queue of every backend stream being read now
         self.other_persona_labels = list(other_persona_labels)
         self.empty_attempts = empty_attempts
         # id(backend) -> (backend, counter); the backend is kept so its id is never reused meanwhile.
@@ -205,14 +205,16 @@ class ChatEngine:
     def interrupt(self, notice: str) -> None:
         """End every reply in progress with `notice`, and answer later ones with it alone (shutdown)."""
         self.interrupted = notice
-        self._stop.set()
+        for queue in self._streaming:
+            queue.put_nowait((_STOP, None))
 
     async def _until_interrupted(self, source: AsyncIterator[str]) -> AsyncIterator[str]:
         """`source`'s items until `interrupt` is called.
 
         The backend stream is read to the end in one task of its own (HTTP clients built on anyio
         must be entered and left in the same task), and cancelled there on interrupt or when the
-        consumer stops early."""
+        consumer stops early. Items, the end and an interrupt all arrive through one queue, so a
+        reply costs that one task and no waiter per item (this runs for every reply)."""
         queue: asyncio.Queue = asyncio.Queue()
 
         async def pump() -> None:
@@ -226,29 +228,28 @@ class ChatEngine:
                 return
             queue.put_nowait((_END, None))
 
+        self._streaming.add(queue)
         reader = asyncio.ensure_future(pump())
-        stop = asyncio.ensure_future(self._stop.wait())
-        get: asyncio.Future | None = None
         try:
+            if self.interrupted is not None:
+                raise _Interrupted
             while True:
-                get = asyncio.ensure_future(queue.get())
-                await asyncio.wait((get, stop), return_when=asyncio.FIRST_COMPLETED)
-                if not get.done():
+                item, exc = await queue.get()
+                if item is _STOP:
                     raise _Interrupted
-                item, exc = get.result()
                 if exc is not None:
                     raise exc
                 if item is _END:
                     return
                 yield item
         finally:
-            for task in (get, stop, reader):
-                if task is not None:
-                    task.cancel()
+            self._streaming.discard(queue)
+            reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
 
 
 _END = object()
+_STOP = object()
 
 
 class _Interrupted(Exception):

@@ -128,8 +128,10 @@ async def serve_bot(api_base: str, gateway_url: str, data_dir: str, mode: str = 
 def _bot_process_main(argv: list[str]) -> None:
     import logging
 
+    from bot.cli.common import run_async
+
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve_bot(*argv))
+    run_async(serve_bot(*argv))   # on the event loop `personabot run` uses (uvloop where installed)
 
 
 # -- the driver side ------------------------------------------------------------------------------

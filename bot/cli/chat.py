@@ -11,7 +11,7 @@ from typing import TextIO
 
 import typer
 
-from bot.cli.common import err_console, settings_from
+from bot.cli.common import err_console, run_async, settings_from
 
 HELP = "Commands: /persona NAME (switch), /reset (forget this conversation), /quit (exit)."
 
@@ -117,9 +117,7 @@ async def _apply_active_versions(settings, pool, personas) -> None:
 
 def run_terminal_chat(settings, persona_name: str | None = None) -> int:
     """Entry used by `chat` and by `run` when no Discord token is configured."""
-    import asyncio
-
-    return asyncio.run(chat_loop(settings, persona_name or settings.core.default_persona, stdin=sys.stdin, stdout=sys.stdout))
+    return run_async(chat_loop(settings, persona_name or settings.core.default_persona, stdin=sys.stdin, stdout=sys.stdout))
 
 
 def chat(

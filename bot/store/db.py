@@ -89,6 +89,11 @@ _LOCKS: "weakref.WeakKeyDictionary[aiosqlite.Connection, asyncio.Lock]" = weakre
 _INSIDE: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar("personabot_store_transactions", default=frozenset())
 
 
+def inside_transaction(db: aiosqlite.Connection) -> bool:
+    """Whether the current task is inside `transaction(db)` (its writes join that transaction)."""
+    return id(db) in _INSIDE.get()
+
+
 @asynccontextmanager
 async def transaction(db: aiosqlite.Connection, *, immediate: bool = True) -> AsyncIterator[aiosqlite.Connection]:
     """`async with transaction(db):` the statements inside commit together or not at all.

@@ -6,12 +6,15 @@ returns None and writes nothing, not even a member row.
 """
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
 from dataclasses import dataclass
 
 import aiosqlite
 
 from bot.store.consent import OPTED_IN
-from bot.store.db import transaction, utcnow
+from bot.store.db import inside_transaction, transaction, utcnow
 
 
 @dataclass(frozen=True)
@@ -21,20 +24,75 @@ class LoggedExchange:
     reply_message_id: int
 
 
-# One statement (see migrations/0016_exchange_log.sql): the view's trigger checks consent and writes
-# the conversation, the member turn and the reply. RETURNING reads back what it stored: under the
-# statement's write lock the newest reply of the conversation is this one. `stored` is false (and
-# the ids meaningless) when the member has not opted in: then the trigger wrote nothing.
-_LOG = ("INSERT INTO exchange_log(persona, conversation_key, user_id, user_content, reply_content, model, "
-        "user_external_id, reply_external_id, guild_id, error, created_at) "
-        "VALUES (:persona, :key, :user_id, :user_content, :reply_content, :model, :user_external_id, "
-        ":reply_external_id, :guild_id, :error, :now) "
-        "RETURNING EXISTS (SELECT 1 FROM consent WHERE user_id = :user_id AND status = :opted_in) AS stored, "
-        "(SELECT id FROM conversations WHERE persona = :persona AND key = :key) AS conversation_id, "
-        "(SELECT reply_to FROM messages WHERE conversation_id = (SELECT id FROM conversations WHERE persona = :persona "
-        "AND key = :key) AND role = 'assistant' ORDER BY id DESC LIMIT 1) AS user_message_id, "
-        "(SELECT id FROM messages WHERE conversation_id = (SELECT id FROM conversations WHERE persona = :persona "
-        "AND key = :key) AND role = 'assistant' ORDER BY id DESC LIMIT 1) AS reply_message_id")
+_COLUMNS = ("ticket", "persona", "conversation_key", "user_id", "user_content", "reply_content", "model",
+            "user_external_id", "reply_external_id", "guild_id", "error", "created_at")
+# What the trigger stored for each row: under the statement's write lock, and evaluated right after
+# the row's trigger ran, the newest reply of the row's conversation is the one just written.
+# `stored` is false (and the ids meaningless) when the member has not opted in: nothing was written.
+_CONVERSATION = "(SELECT id FROM conversations WHERE persona = exchange_log.persona AND key = exchange_log.conversation_key)"
+_NEWEST_REPLY = f"FROM messages WHERE conversation_id = {_CONVERSATION} AND role = 'assistant' ORDER BY id DESC LIMIT 1"
+_RETURNING = (f"RETURNING ticket, EXISTS (SELECT 1 FROM consent WHERE user_id = exchange_log.user_id AND status = '{OPTED_IN}'), "
+              f"{_CONVERSATION}, (SELECT reply_to {_NEWEST_REPLY}), (SELECT id {_NEWEST_REPLY})")
+_ROW = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+MAX_BATCH = 500   # rows per statement: 12 parameters each, far under SQLite's 32,766
+
+
+@functools.lru_cache(maxsize=64)
+def _statement(rows: int) -> str:
+    return f"INSERT INTO exchange_log({', '.join(_COLUMNS)}) VALUES {', '.join([_ROW] * rows)} {_RETURNING}"
+
+
+async def _write(db: aiosqlite.Connection, rows: list[tuple]) -> list[LoggedExchange | None]:
+    """One statement and its commit for `rows` (each begins with its ticket: its index in `rows`)."""
+    async with transaction(db, immediate=False):
+        out = await db.execute_fetchall(_statement(len(rows)), [value for row in rows for value in row])
+    logged: list[LoggedExchange | None] = [None] * len(rows)
+    for ticket, stored, conversation_id, user_message_id, reply_message_id in out:
+        if stored:
+            logged[ticket] = LoggedExchange(conversation_id, user_message_id, reply_message_id)
+    return logged
+
+
+class _Writer:
+    """The exchanges waiting to be written on one connection, and the task writing them.
+
+    Replies finish concurrently (a busy server answers hundreds a second), and every statement sent
+    to aiosqlite's thread costs two thread hops plus its commit's two, whatever it writes. So the
+    exchanges that arrive while a write is under way go out together in the next one.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[tuple, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def drain(self, db: aiosqlite.Connection) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+                try:
+                    results = await _write(db, [(i, *row) for i, (row, _) in enumerate(batch)])
+                except Exception as exc:
+                    if len(batch) == 1:
+                        results = [exc]
+                    else:   # one bad exchange must not cost the others theirs: write each alone
+                        results = []
+                        for i, (row, _) in enumerate(batch):
+                            try:
+                                results.append((await _write(db, [(0, *row)]))[0])
+                            except Exception as one:
+                                results.append(one)
+                for (_, future), result in zip(batch, results):
+                    if future.done():   # the caller was cancelled; its exchange is stored anyway
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self.task = None
+
+
+_WRITERS: "weakref.WeakKeyDictionary[aiosqlite.Connection, _Writer]" = weakref.WeakKeyDictionary()
 
 
 async def log_exchange(
@@ -54,23 +112,24 @@ async def log_exchange(
     """Store one member turn and the persona's reply, if and only if the member opted in.
 
     The consent check and the writes are one SQL statement (the `exchange_log` trigger), so an
-    opt-out recorded before this call is always seen, and an exchange is stored whole or not at
-    all. Inside `transaction` no other write on the connection comes between it and its commit.
-    `guild_id` (the Discord guild, None for DMs and the terminal) keeps one guild's replies out of
-    another guild's curation queue; `error` is the backend error type when the reply is one (a
-    curation signal).
+    opt-out recorded before the write is always seen, and an exchange is stored whole or not at
+    all. Exchanges logged at the same time on one connection share a statement (see `_Writer`);
+    called inside `transaction(db)`, the exchange joins that transaction instead. `guild_id` (the
+    Discord guild, None for DMs and the terminal) keeps one guild's replies out of another guild's
+    curation queue; `error` is the backend error type when the reply is one (a curation signal).
     """
-    # This runs once per reply, so it costs two round trips to aiosqlite's thread (the statement
-    # and the commit): each hop hands the GIL over and back, which is most of what logging costs.
-    params = {"persona": persona, "key": conversation_key, "user_id": user_id, "user_content": user_content,
-              "reply_content": reply_content, "model": model, "user_external_id": user_external_id,
-              "reply_external_id": reply_external_id, "guild_id": guild_id, "error": error, "now": utcnow(),
-              "opted_in": OPTED_IN}
-    async with transaction(db, immediate=False):
-        ((stored, conversation_id, user_message_id, reply_message_id),) = await db.execute_fetchall(_LOG, params)
-    if not stored:
-        return None
-    return LoggedExchange(conversation_id, user_message_id, reply_message_id)
+    row = (persona, conversation_key, user_id, user_content, reply_content, model, user_external_id,
+           reply_external_id, guild_id, error, utcnow())
+    if inside_transaction(db):
+        return (await _write(db, [(0, *row)]))[0]
+    writer = _WRITERS.get(db)
+    if writer is None:
+        writer = _WRITERS[db] = _Writer()
+    future = asyncio.get_running_loop().create_future()
+    writer.waiting.append((row, future))
+    if writer.task is None:
+        writer.task = asyncio.ensure_future(writer.drain(db))
+    return await future
 
 
 async def set_reply_external_id(db: aiosqlite.Connection, reply_message_id: int, external_id: str) -> None:

@@ -2,10 +2,11 @@
 -- member opted in (bot/store/exchanges.py). The consent rule lives here, in the trigger's WHEN, so
 -- the check and the writes are one statement: atomic by itself, and one round trip to SQLite's
 -- thread instead of five (consent read, conversation upsert, two inserts, commit).
--- `exchange_log` holds no rows; inserting into it runs the trigger.
-CREATE VIEW exchange_log(persona, conversation_key, user_id, user_content, reply_content, model,
+-- `exchange_log` holds no rows; inserting into it runs the trigger. `ticket` is not stored: a
+-- multi-row INSERT returns it to match RETURNING rows (which come in no set order) to callers.
+CREATE VIEW exchange_log(ticket, persona, conversation_key, user_id, user_content, reply_content, model,
                          user_external_id, reply_external_id, guild_id, error, created_at) AS
-    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
 
 CREATE TRIGGER exchange_log_insert INSTEAD OF INSERT ON exchange_log
 WHEN EXISTS (SELECT 1 FROM consent WHERE user_id = NEW.user_id AND status = 'opted_in')

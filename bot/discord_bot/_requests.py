@@ -13,6 +13,7 @@ Route classes (what a request is for, without ids): `message.create`, `message.e
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import aiohttp
@@ -36,6 +37,7 @@ _CLASSES: list[tuple[str | None, re.Pattern, str]] = [
 _VERSION = re.compile(r"^/api(/v\d+)?")
 
 
+@functools.lru_cache(maxsize=1024)   # every request asks; a channel's posts and reads repeat their paths
 def route_of(method: str, path: str) -> tuple[str, str]:
     """(route class, route key) of a REST request. The key keeps the major id (channel, webhook)
     and blanks the others, as Discord's per-route buckets do."""

@@ -19,6 +19,11 @@ driver use the other core; `--same-process` runs all in one event loop. The bot'
 (DISCORD_REQUESTS_PER_SECOND) is set by `--requests-per-second`: the CPU-per-message levels above
 lift it (default 100000) so that they measure the bot's own cost, not Discord's limit.
 
+`--baseline` runs every level a second time against bare discord.py (a client that answers each
+mention with `channel.send(reference=...)` and does nothing else), measured in the same run: the
+floor of what receiving a message and posting a reply costs in discord.py on this machine, and the
+bot's CPU per message as a ratio to it.
+
 `--streaming N` measures the other side, Discord's limits: the fake Discord enforces 50 requests/s
 globally and 5 messages (and 5 edits) per 5 s per channel, returning 429s like Discord's; the model
 streams each reply for about 2 s (20 pieces); N conversations (one channel and member each) each
@@ -30,6 +35,8 @@ edit p99 (wall clocks of both processes), and bot CPU per message.
 
     python bench/bench_discord.py                      # 1, 100 and 1000 conversations
     python bench/bench_discord.py --levels 100 --rate 300 --seconds 5
+    python bench/bench_discord.py --levels 100 --rate 100 --saturation-messages 2000 --baseline
+                                                       # CPU per message, and its ratio to bare discord.py
     python bench/bench_discord.py --streaming 200      # under Discord's limits
 """
 from __future__ import annotations
@@ -125,13 +132,41 @@ async def serve_bot(api_base: str, gateway_url: str, data_dir: str, mode: str = 
             await bot.start("bench")
 
 
+async def serve_bare(api_base: str, gateway_url: str) -> None:
+    """The baseline: discord.py alone, answering each mention with `channel.send(..., reference=...)`.
+
+    No routing, history, model, budget or logging: what receiving a message and posting a reply
+    costs in discord.py itself on this machine, the floor under the bot's CPU per message."""
+    import discord
+
+    from bot.discord_bot import apply_endpoints
+    from bot.settings import DiscordSettings
+
+    apply_endpoints(DiscordSettings(token="bench", api_base=api_base, gateway_url=gateway_url))
+    intents = discord.Intents.default()
+    intents.message_content = True
+    client = discord.Client(intents=intents)
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        if not message.author.bot:
+            await message.channel.send(f"re: {message.content.split()[-1]}", reference=message, mention_author=False)
+
+    async with client:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(client.close()))
+        await client.start("bench")
+
+
 def _bot_process_main(argv: list[str]) -> None:
     import logging
 
     from bot.cli.common import run_async
 
     logging.basicConfig(level=logging.WARNING)
-    run_async(serve_bot(*argv))   # on the event loop `personabot run` uses (uvloop where installed)
+    if argv[0] == "--bare":
+        run_async(serve_bare(*argv[1:3]))
+    else:
+        run_async(serve_bot(*argv))   # on the event loop `personabot run` uses (uvloop where installed)
 
 
 # -- the driver side ------------------------------------------------------------------------------
@@ -255,7 +290,7 @@ async def open_loop(tracker: Tracker, convs: list[tuple[int, int]], seq0: dict[i
             "p99_ms": round(_pct(tracker.latencies, 0.99) * 1000, 1), "lost": lost}
 
 
-async def run_level(n: int, args, rng: random.Random) -> dict:
+async def run_level(n: int, args, rng: random.Random, bare: bool = False) -> dict:
     from bot.store import open_db
     from bot.store.consent import set_consent
     from tests.support.fake_discord import FakeDiscord
@@ -270,7 +305,9 @@ async def run_level(n: int, args, rng: random.Random) -> dict:
                 await set_consent(db, str(member), True, "1")
     child = None
     bot_task = None
-    if args.same_process:
+    if bare:
+        child = subprocess.Popen([sys.executable, __file__, "--serve-bot", "--bare", fake.api_base, fake.gateway_url])
+    elif args.same_process:
         bot_task = asyncio.create_task(serve_bot(fake.api_base, fake.gateway_url, data_dir, "instant",
                                                  str(args.requests_per_second)))
     else:
@@ -381,6 +418,17 @@ async def run_streaming(n: int, args) -> dict:
 DEFAULT_RPS = 100000.0
 
 
+def _level_line(r: dict) -> str:
+    s = r["saturation"]
+    line = (f"{r['conversations']:>5} conversations, {r['bot']} (load {r['load_avg_1m']}) | saturated: {s['msgs_per_s']:>7.1f} msg/s "
+            f"(p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, CPU {s['bot_cpu_ms_per_msg']} ms/msg)")
+    if "open_loop" in r:
+        o = r["open_loop"]
+        line += (f" | at {o['offered_per_s']:.0f} msg/s: handled {o['handled_per_s']} msg/s, p50 {o['p50_ms']} ms, "
+                 f"p99 {o['p99_ms']} ms, lost {o['lost']}, CPU {o['bot_cpu_ms_per_msg']} ms/msg")
+    return line
+
+
 def _peak_per_second(times: list[float]) -> int:
     """Most requests in any sliding one-second window (what Discord's global limit counts)."""
     best, lo = 0, 0
@@ -403,6 +451,9 @@ async def main() -> None:
                         help="the bot's Discord request budget (default: unlimited for the CPU levels, 45 with --streaming)")
     parser.add_argument("--streaming", type=int, metavar="N",
                         help="instead: N conversations at once, 2 s streams, under Discord's limits (50/s, 5 per 5 s)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run each level against bare discord.py (no routing, model or logging) and print "
+                             "the bot's CPU per message as a ratio to it")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.streaming:
@@ -412,16 +463,19 @@ async def main() -> None:
     rng = random.Random(7)
     results = []
     for n in args.levels:
-        results.append(await run_level(n, args, rng))
-        if not args.json:
-            r = results[-1]
-            s = r["saturation"]
-            line = (f"{n:>5} conversations (load {r['load_avg_1m']}) | saturated: {s['msgs_per_s']:>7.1f} msg/s "
-                    f"(p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, bot CPU {s['bot_cpu_ms_per_msg']} ms/msg)")
-            if "open_loop" in r:
-                o = r["open_loop"]
-                line += (f" | at {o['offered_per_s']:.0f} msg/s: handled {o['handled_per_s']} msg/s, "
-                         f"p50 {o['p50_ms']} ms, p99 {o['p99_ms']} ms, lost {o['lost']}")
+        runs = [("bot", False)] + ([("bare discord.py", True)] if args.baseline else [])
+        for label, bare in runs:
+            r = await run_level(n, args, rng, bare=bare)
+            r["bot"] = label
+            results.append(r)
+            if not args.json:
+                print(_level_line(r), flush=True)
+        if args.baseline and not args.json:
+            bot, base = results[-2], results[-1]
+            ratio = lambda key: bot[key]["bot_cpu_ms_per_msg"] / base[key]["bot_cpu_ms_per_msg"]  # noqa: E731
+            line = f"{n:>5} conversations: bot CPU per message / bare discord.py: saturated {ratio('saturation'):.2f}x"
+            if "open_loop" in bot:
+                line += f", at {bot['open_loop']['offered_per_s']:.0f} msg/s {ratio('open_loop'):.2f}x"
             print(line, flush=True)
     if args.json:
         print(json.dumps({"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "results": results}, indent=2))

@@ -1,6 +1,7 @@
 """`personabot persona import|export`: personas as Tavern character cards (V1, V2, V3)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -8,7 +9,8 @@ import typer
 from bot.cli.common import JSON_OPTION, console, err_console, fail, load_persona_or_exit, print_json, run_async, settings_from
 
 persona_app = typer.Typer(
-    help="Import and export personas as character cards (the PNG/JSON format of SillyTavern and character sites).",
+    help="Import and export personas as character cards (the PNG/JSON format of SillyTavern and character sites), "
+         "and delete member personas.",
     no_args_is_help=True,
 )
 
@@ -121,6 +123,53 @@ def export(
     version = (prov.get("active_version") or {}).get("name") or "no trained version"
     console.print(f"[green]Exported[/] {escape(spec.display_name)} to {escape(str(output))} ({len(data):,} bytes; "
                   f"{escape(version)}; {escape(prov['consent'])}).", highlight=False)
+
+
+@persona_app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The member persona to delete (one imported from a card, or a twin)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete a member persona and everything kept for it: its folder under <data dir>/personas, its datasets, training runs, adapters and model versions, its channel bindings, reviews and logged conversations.
+
+    No copy of its rows stays in the database file (secure_delete, then the WAL is truncated). Shipped personas (the repository's personas/ folder) are refused. A running bot keeps serving the persona until it restarts; `/persona delete` in Discord also stops it at once.
+    """  # noqa: E501  (one line per paragraph: rich help keeps line breaks)
+    from rich.markup import escape
+
+    from bot.persona import PersonaError, persona_folders
+    from bot.persona.removal import delete_member_persona, is_shipped
+    from bot.store import open_db
+
+    settings = settings_from(ctx)
+    if is_shipped(settings, name):
+        raise fail(f"{name!r} is a shipped persona (in {settings.core.resolved_personas_dir()}); only member personas "
+                   f"(under {settings.core.member_personas_dir}) can be deleted")
+    if name not in persona_folders([settings.core.member_personas_dir]):
+        known = ", ".join(persona_folders([settings.core.member_personas_dir])) or "none"
+        raise fail(f"no member persona called {name!r} in {settings.core.member_personas_dir} (member personas: {known})")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise fail(f"this deletes persona {name!r} and everything kept for it; add --yes to confirm", 2)
+        if not typer.confirm(f"Delete persona {name!r}, its adapters, datasets and logged conversations? This cannot be undone"):
+            raise typer.Exit(1)
+
+    async def go():
+        async with open_db(settings.core.db_path) as db:
+            return await delete_member_persona(db, settings, name)
+
+    try:
+        report = run_async(go())
+    except PersonaError as exc:
+        raise fail(str(exc))
+    if as_json:
+        print_json(report)
+        return
+    rows = sum(report["rows"].values())
+    console.print(f"Deleted persona {escape(name)}: {rows} row(s), {len(report['removed'])} folder(s)/file(s)."
+                  + ("" if report["wal_truncated"] else " (Another process holds the database open: its WAL is "
+                     "truncated when that process closes it.)"), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,11 +1,13 @@
-"""/persona list|info|set|unset|import|export: which persona speaks where, and personas as cards.
+"""/persona list|info|set|unset|import|export|delete: which persona speaks where, and personas as cards.
 
 Bindings are per channel; a thread without its own binding inherits its parent channel's. `set` and
 `unset` need Manage Channels (checked on the member's permissions in this channel, not only hidden
 by default permissions, which server admins can change). `import` (a character card attachment →
 a new member persona, served at once) and `export` (the persona as a card file, shown only to the
 caller) need Manage Server: a card carries the persona's whole prompt. Both call the Discord-free
-`bot.persona.card_files`.
+`bot.persona.card_files`. `delete` (Manage Server, after a confirmation button only the caller can
+press) removes a member persona and everything kept for it (`bot.persona.removal`) and stops
+serving it at once; shipped personas are refused, and twins are their owners' (`/twin delete`).
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot._chat_cog import persona_autocomplete
-from bot.persona import card_files
+from bot.persona import PersonaError, card_files
+from bot.persona import removal
 from bot.persona.cards import MAX_PNG_BYTES, CardError
 from bot.store import channels as channel_store
 from bot.store import twins as twin_store
@@ -44,6 +47,39 @@ def _card_line(spec) -> str:
     version = f" (version {card.character_version})" if card.character_version else ""
     lore = f"; lorebook of {len(spec.lore.entries)} entries" if spec.lore else ""
     return f"\nFrom a character card{by}{version}{lore}."
+
+
+class ConfirmPersonaDelete(discord.ui.View):
+    """Delete / Cancel under the warning; only the admin who asked can press them."""
+
+    def __init__(self, cog: "PersonaCog", persona: str, admin_id: int):
+        super().__init__(timeout=120)
+        self.cog, self.persona, self.admin_id = cog, persona, admin_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.admin_id:
+            await interaction.response.send_message("Only the admin who asked can confirm this.", ephemeral=True)
+            return False
+        return True
+
+    @discord.ui.button(label="Delete the persona and its data", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.stop()
+        await interaction.response.defer()
+        try:
+            report = await self.cog.delete_persona(self.persona)
+        except PersonaError as exc:
+            await interaction.edit_original_response(content=f"Nothing was deleted: {exc}"[:2000], view=None)
+            return
+        log.info("user %s deleted persona %s: %d rows", interaction.user.id, self.persona, sum(report["rows"].values()))
+        await interaction.edit_original_response(
+            content=f"Deleted `{self.persona}`: {sum(report['rows'].values())} stored rows and {len(report['removed'])} "
+                    "folders/files. It no longer answers anywhere.", view=None)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
 
 
 class PersonaCog(commands.GroupCog, group_name="persona", group_description="Which persona speaks in this channel"):
@@ -182,3 +218,34 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
         await interaction.response.send_message(
             f"**{spec.display_name}** as a character card ({version}; {prov['consent']}).",
             file=discord.File(io.BytesIO(data), filename=f"{spec.name}.{format}"), ephemeral=True)
+
+    @app_commands.command(name="delete")
+    @app_commands.describe(persona="The member persona to delete (imported from a card)")
+    @app_commands.autocomplete(persona=persona_autocomplete)
+    @app_commands.guild_only()
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def delete(self, interaction: discord.Interaction, persona: str) -> None:
+        """Delete an imported persona with its adapters, datasets and logged chats (asks first). Needs Manage Server."""
+        bot = self.bot
+        if removal.is_shipped(bot.settings, persona):
+            await interaction.response.send_message(f"`{persona}` ships with the bot; only imported personas can be deleted.",
+                                                    ephemeral=True)
+            return
+        if await twin_store.get_twin(bot.db, persona) is not None:
+            await interaction.response.send_message(f"`{persona}` is a digital twin: its owner deletes it with `/twin delete`.",
+                                                    ephemeral=True)
+            return
+        if persona not in bot.personas and not (bot.settings.core.member_personas_dir / persona).exists():
+            await interaction.response.send_message(f"There is no persona called `{persona}`.", ephemeral=True)
+            return
+        label = bot.personas[persona].display_name if persona in bot.personas else persona
+        await interaction.response.send_message(
+            f"This deletes **{label}** (`{persona}`): its card, trained adapters, datasets, model versions, channel "
+            "settings and the conversations logged with it, for good. Continue?",
+            view=ConfirmPersonaDelete(self, persona, interaction.user.id), ephemeral=True)
+
+    async def delete_persona(self, persona: str) -> dict:
+        bot = self.bot
+        report = await removal.delete_member_persona(bot.db, bot.settings, persona)
+        bot.retire_persona(persona)
+        return report

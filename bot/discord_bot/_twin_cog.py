@@ -382,10 +382,6 @@ class TwinCog(commands.GroupCog, group_name="twin", group_description="Your digi
 
         bot = self.bot
         report = await delete_twin(bot.db, bot.settings, twin)
-        bot.personas.pop(twin, None)
-        for channel_id in [c for c, b in bot.directory.bindings.items() if b.persona == twin]:
-            bot.directory.unbind(channel_id)
-        for thread_id in [t for t, th in bot.directory.threads.items() if th.persona == twin]:
-            bot.directory.threads.pop(thread_id, None)
+        bot.retire_persona(twin)
         log.info("twin %s deleted: %d rows", twin, sum(report["rows"].values()))
         return report

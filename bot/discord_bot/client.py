@@ -121,6 +121,15 @@ class PersonaBot(commands.Bot):
         known = {label.lower() for label in self.engine.other_persona_labels}
         self.engine.other_persona_labels.extend(label for label in spec.labels if label.lower() not in known)
 
+    def retire_persona(self, name: str) -> None:
+        """Stop serving a deleted persona (`/persona delete`, `/twin delete`): its channel bindings and
+        chat threads go from the routing directory. Its name stays taken until a restart."""
+        self.personas.pop(name, None)
+        for channel_id in [c for c, b in self.directory.bindings.items() if b.persona == name]:
+            self.directory.unbind(channel_id)
+        for thread_id in [t for t, th in self.directory.threads.items() if th.persona == name]:
+            self.directory.threads.pop(thread_id, None)
+
     @property
     def conversations(self) -> ConversationQueue:
         """The chat cog's conversation queue (status, draining in tests)."""

@@ -94,7 +94,8 @@ def persona_folders(dirs: PersonaDirs) -> dict[str, Path]:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
-            if (folder / SPEC_FILE).is_file():
+            # A hidden folder is not a persona: `.deleting-*` is one being deleted (bot.persona.removal).
+            if not folder.name.startswith(".") and (folder / SPEC_FILE).is_file():
                 found.setdefault(folder.name, folder)
     return dict(sorted(found.items()))
 

@@ -5,8 +5,8 @@ exports, and the Discord member who controls it (NULL when made in the terminal,
 the CLI is the owner). `is_owner` is the one access check every twin action goes through. Shares
 list the channels a twin may speak in; `share` refuses a channel whose binding does not allow
 twins (`channel_bindings.twins_allowed`, set by admins). As member data, a member's twins are in
-`export_user`, and `delete_user` removes every row of their twins (`delete_persona_rows`, which
-`trainer.twin.delete.delete_twin` also uses before removing the twin's files).
+`export_user`, and `delete_user` removes every row of their twins (`persona_rows.delete_persona_rows`,
+which `bot.persona.removal` also uses before removing a member persona's files).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 from bot.store.db import transaction, utcnow
+from bot.store.persona_rows import delete_persona_rows
 
 
 class TwinAccessError(PermissionError):
@@ -123,19 +124,3 @@ async def delete_user(db: aiosqlite.Connection, user_id: str) -> int:
     for twin in await list_twins(db, str(user_id)):
         total += sum((await delete_persona_rows(db, twin.persona)).values())
     return total
-
-
-# Every table that keys rows by persona, dependants first (child rows cascade: source_messages,
-# dataset_sources/members, training_metrics, messages -> feedback/curation decisions, twin_shares).
-PERSONA_TABLES = ("synth_items", "sources", "dataset_versions", "model_versions", "registry_events", "training_runs",
-                  "conversations", "chat_threads", "channel_bindings", "twins")
-
-
-async def delete_persona_rows(db: aiosqlite.Connection, persona: str) -> dict[str, int]:
-    """Delete every row of `persona` in one transaction (joins an outer one). Returns rows per table."""
-    counts = {}
-    async with transaction(db):
-        for table in PERSONA_TABLES:
-            cur = await db.execute(f"DELETE FROM {table} WHERE persona = ?", (persona,))
-            counts[table] = cur.rowcount
-    return counts

@@ -105,3 +105,49 @@ def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, env):
         f.truncate(21 * 1024 * 1024)
     out = run_cli(["persona", "import", str(big)], env)
     assert out.returncode == 1 and "big.json: 21.0 MB is over the 20 MB limit for a card" in out.stderr
+
+
+def test_delete_removes_a_member_persona_and_everything_kept_for_it(tmp_path, env):
+    import asyncio
+
+    from bot.store import consent, exchanges, open_db, registry
+
+    card = tmp_path / "mara.png"
+    card.write_bytes(png_card({"chara": v2_card(), "ccv3": v3_card()}))
+    assert run_cli(["persona", "import", str(card)], env).returncode == 0
+    data = tmp_path / "data"
+    adapter = data / "adapters" / "captain-mara" / "captain-mara-v1"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (data / "datasets" / "captain-mara").mkdir(parents=True)
+
+    async def plant():
+        async with open_db(data / "personabot.db") as db:
+            await consent.set_consent(db, "u1", True, "1")
+            await exchanges.log_exchange(db, persona="captain-mara", conversation_key="discord:1", user_id="u1",
+                                         user_content="PLANTED-WORDS-FOR-MARA", reply_content="Arr")
+            await exchanges.log_exchange(db, persona="tim", conversation_key="discord:1", user_id="u1",
+                                         user_content="a question for tim", reply_content="an answer")
+            await registry.create_version(db, persona="captain-mara", backend="local", base_model="m",
+                                          dataset_version=None, adapter_path=str(adapter))
+
+    asyncio.run(plant())
+    piped = run_cli(["persona", "delete", "captain-mara"], env)   # no terminal to ask on: --yes is needed
+    assert piped.returncode == 2 and "add --yes" in piped.stderr and (data / "personas" / "captain-mara").is_dir()
+
+    out = run_cli(["persona", "delete", "captain-mara", "--yes", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["rows"]["conversations"] == 1 and report["rows"]["model_versions"] == 1 and report["wal_truncated"]
+    assert not (data / "personas" / "captain-mara").exists() and not (data / "adapters" / "captain-mara").exists()
+    assert not (data / "datasets" / "captain-mara").exists()
+    assert not [p for p in (data / "personas").iterdir() if p.name.startswith(".deleting")]
+    raw = b"".join(p.read_bytes() for p in data.glob("personabot.db*"))
+    assert b"PLANTED-WORDS-FOR-MARA" not in raw and b"a question for tim" in raw
+    listed = json.loads(run_cli(["personas", "--json"], env).stdout)["personas"]
+    assert "captain-mara" not in [p["name"] for p in listed] and "tim" in [p["name"] for p in listed]
+
+    shipped = run_cli(["persona", "delete", "tim", "--yes"], env)
+    assert shipped.returncode == 1 and "shipped persona" in shipped.stderr
+    unknown = run_cli(["persona", "delete", "captain-mara", "--yes"], env)
+    assert unknown.returncode == 1 and "no member persona called 'captain-mara'" in unknown.stderr

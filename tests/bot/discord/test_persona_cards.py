@@ -173,3 +173,29 @@ async def test_imported_card_speaks_with_smollm2_in_discord(harness, real_models
     assert reply["author"]["username"] == "Captain Mara" and len(text.split()) >= 3, text
     assert "User:" not in text and "<|im" not in text and "{{" not in text
     assert text not in (spec.error_reply, spec.empty_reply), "the model answered (not the apology)"
+
+
+async def test_delete_asks_then_removes_the_persona_and_stops_serving_it(harness):
+    h = harness
+    await import_mara(h, name="mara")
+    await done(await h.fake.slash(h.general, h.admin, "persona", "set", persona="mara"))
+    assert h.bot.directory.bindings[str(h.general)].persona == "mara"
+    folder = h.settings.core.member_personas_dir / "mara"
+
+    refused = await done(await h.fake.slash(h.general, h.alice, "persona", "delete", persona="mara"))
+    assert "Manage Server" in refused.text and folder.is_dir()
+    shipped = await done(await h.fake.slash(h.general, h.admin, "persona", "delete", persona="tim"))
+    assert "ships with the bot" in shipped.text and "tim" in h.bot.personas
+
+    ask = await done(await h.fake.slash(h.general, h.admin, "persona", "delete", persona="mara"))
+    assert "Continue?" in ask.text and len(ask.custom_ids()) == 2 and folder.is_dir()
+    other = await done(await h.fake.click(ask, h.alice, ask.custom_ids()[0]))
+    assert "Only the admin who asked" in other.text and folder.is_dir()
+    deleted = await h.fake.click(ask, h.admin, ask.custom_ids()[0])
+    await h.fake.wait_for(lambda: deleted.message and "Deleted `mara`" in (deleted.message.get("content") or ""), 10,
+                          "the deletion report")
+    assert not deleted.custom_ids(), "the buttons go with the answer"
+    assert "mara" not in h.bot.personas and not folder.exists()
+    assert str(h.general) not in h.bot.directory.bindings
+    async with h.db.execute("SELECT COUNT(*) FROM channel_bindings WHERE persona = 'mara'") as cur:
+        assert (await cur.fetchone())[0] == 0

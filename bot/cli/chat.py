@@ -21,7 +21,7 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
     from bot.backends.base import BackendError
     from bot.backends.pool import BackendPool
     from bot.engine import ChatEngine, Turn
-    from bot.persona import PersonaError, load_personas
+    from bot.persona import PersonaError, load_personas, macros
 
     try:
         personas = load_personas(settings.core.persona_dirs())
@@ -45,6 +45,13 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
             stdout.write("you> ")
             stdout.flush()
 
+    def greet() -> None:
+        """A card's first message opens the conversation, as `/chat` does in Discord: shown, and in the history."""
+        if persona.greeting.strip():
+            text = macros.resolve(persona.greeting, char=persona.display_name, user=persona.user_label).strip()
+            stdout.write(f"{persona.display_name}> {text}\n")
+            history.append(Turn("persona", persona.display_name, text, from_persona=True))
+
     if interactive:
         stdout.write(f"Chatting with {persona.display_name}. {HELP}\n")
     try:
@@ -54,6 +61,7 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
         except BackendError as exc:
             err_console.print(f"[red]cannot start the {persona.model.backend} backend:[/] {exc}")
             return 1
+        greet()
         prompt()
         for raw in iter(stdin.readline, ""):
             line = raw.rstrip("\r\n")
@@ -67,6 +75,7 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
                 if cmd == "/reset":
                     history.clear()
                     stdout.write("(conversation reset)\n")
+                    greet()
                 elif cmd == "/persona":
                     name = arg.strip()
                     if name not in personas:
@@ -75,6 +84,7 @@ async def chat_loop(settings, persona_name: str, *, stdin: TextIO, stdout: TextI
                         persona = personas[name]
                         history.clear()
                         stdout.write(f"(now chatting with {persona.display_name})\n")
+                        greet()
                 else:
                     stdout.write(f"(unknown command {cmd}) {HELP}\n")
                 prompt()

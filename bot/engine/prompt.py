@@ -38,6 +38,10 @@ def render_turns(turns: Sequence[Turn]) -> list[dict]:
     return messages
 
 
+# The user line before a conversation the persona opened (SillyTavern's "new chat" marker).
+NEW_CHAT = "[Start a new chat]"
+
+
 def build_messages(
     system_prompt: str,
     history: Sequence[Turn],
@@ -53,7 +57,10 @@ def build_messages(
     Oldest turns are dropped first until system prompt + history fit in `budget` tokens, counted
     with `count_tokens` (the model's own tokenizer) when given. The newest turn is always kept; if
     it alone is over budget its beginning is cut, since the end of a message is what gets answered.
-    The kept history always starts with a user turn.
+    The kept history always starts with a user turn: an opening persona turn left over from
+    trimming is dropped (its question is gone), but a conversation that the persona opened itself (a
+    card's greeting) keeps that opening after a `NEW_CHAT` user line, so the model sees what it said
+    first and chat templates that require user/assistant alternation still accept the prompt.
     """
     count = count_tokens or estimate_tokens
     system = {"role": "system", "content": system_prompt}
@@ -72,8 +79,11 @@ def build_messages(
 
     def assemble(ts: list[Turn]) -> list[dict]:
         rendered = render_turns(ts)
-        while rendered and rendered[0]["role"] == "assistant":
-            rendered.pop(0)
+        if rendered and rendered[0]["role"] == "assistant":
+            if len(ts) == len(turns):   # the whole conversation: the persona spoke first
+                rendered.insert(0, {"role": "user", "content": NEW_CHAT})
+            else:
+                rendered.pop(0)
         return [system, *rendered, *tail]
 
     messages = assemble(kept)

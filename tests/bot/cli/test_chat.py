@@ -39,3 +39,28 @@ async def test_unknown_persona_exit_code(settings):
     out = io.StringIO()
     code = await chat_loop(settings, "nobody", stdin=io.StringIO(""), stdout=out, pool=BackendPool(settings))
     assert code == 1
+
+
+async def test_a_card_s_greeting_opens_the_chat_and_is_in_the_model_s_context(settings):
+    from bot.persona.card_files import import_card
+    from tests.support.tavern_cards import png_card, v2_card
+
+    core = settings.core
+    import_card(png_card({"chara": v2_card()}), "mara.png", dirs=core.persona_dirs(), dest_root=core.member_personas_dir,
+                name="mara")
+    backend = ScriptedBackend(default=["Aye."])
+    pool = BackendPool(settings)
+    pool.pin("mara", backend)
+    pool.pin("tim", backend)
+    out = io.StringIO()
+    code = await chat_loop(settings, "mara", stdin=io.StringIO("Evening!\n/reset\n/persona tim\nhi\n"), stdout=out, pool=pool)
+    assert code == 0
+    first = backend.calls[0][0]
+    greeting = "*Captain Mara looks up from the bar.* Evening, User. Shut that door, the wind bites."
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"Captain Mara> {greeting}" and lines[1] == "Captain Mara> Aye."
+    assert lines[2] == "(conversation reset)" and lines[3] == f"Captain Mara> {greeting}"   # /reset greets again
+    assert "TIM> Aye." in lines and sum(l.startswith("TIM> ") for l in lines) == 1       # TIM has no greeting
+    first = backend.calls[0][0]
+    assert [m["role"] for m in first] == ["system", "user", "assistant", "user"]
+    assert "Shut that door" in first[2]["content"] and first[3]["content"] == "Evening!"

@@ -80,7 +80,9 @@ def test_imported_card_chats_with_the_tiny_model(tmp_path, env, tiny_llama_dir):
     toml.write_text(toml.read_text() + "\n[sampling]\nmax_tokens = 8\ntemperature = 0.0\n", encoding="utf-8")
     result = run_cli(["chat", "--persona", "mara"], env, stdin="Tell me about the lighthouse\n/quit\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Captain Mara> ") and result.stdout.count("Captain Mara> ") == 1
+    greeting, reply = result.stdout.splitlines()   # the card's greeting opens the chat, then the one reply
+    assert greeting == "Captain Mara> *Captain Mara looks up from the bar.* Evening, User. Shut that door, the wind bites."
+    assert reply.startswith("Captain Mara> ")
 
 
 @pytest.mark.slow
@@ -93,7 +95,7 @@ def test_imported_card_chats_in_character_with_smollm2(tmp_path, env, real_model
     toml.write_text(toml.read_text() + "\n[sampling]\nmax_tokens = 80\ntemperature = 0.0\n", encoding="utf-8")
     result = run_cli(["chat", "--persona", "mara"], env, stdin="Who are you, and where are we?\n/quit\n")
     assert result.returncode == 0, result.stderr
-    reply = result.stdout.split("Captain Mara> ", 1)[1]
+    reply = result.stdout.rsplit("Captain Mara> ", 1)[1]   # after the greeting the card opens with
     assert len(reply.split()) >= 4, reply
     assert "User:" not in reply and "<|im" not in reply
     assert any(w in reply.lower() for w in ("mara", "captain", "tavern", "harbour", "harbor", "sea", "ship")), reply

@@ -7,7 +7,7 @@ async def test_commands_are_registered_with_descriptions(harness):
     assert {"persona", "chat", "reset", "consent", "privacy", "admin"} <= set(cmds)
     assert all(c.get("guild_id") == str(harness.fake.guild_id) for c in cmds.values()), "synced to the dev guild"
     subs = {o["name"]: o for o in cmds["persona"]["options"]}
-    assert set(subs) == {"list", "info", "set", "unset", "import", "export"}
+    assert set(subs) == {"list", "info", "set", "unset", "import", "export", "delete"}
     assert subs["set"]["description"].startswith("Make a persona speak")
     options = {o["name"]: o for o in subs["set"]["options"]}
     assert options["persona"]["description"] and options["mode"]["description"]

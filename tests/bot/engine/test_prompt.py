@@ -61,3 +61,17 @@ def test_budget_trimming_on_real_transcript(shared_dir):
 
 def test_estimate_is_monotonic():
     assert estimate_tokens([{"content": "a" * 400}]) > estimate_tokens([{"content": "a" * 40}])
+
+
+def test_a_conversation_the_persona_opened_keeps_its_opening_after_a_new_chat_line():
+    from bot.engine.prompt import NEW_CHAT
+
+    history = turns_from([("TIM", "Welcome! What shall we study?"), ("User", "cells please")])
+    msgs, kept = build_messages("You are TIM.", history, 1000, word_counter)
+    assert kept == 2
+    assert [(m["role"], m["content"]) for m in msgs[1:]] == [
+        ("user", NEW_CHAT), ("assistant", "Welcome! What shall we study?"), ("user", "cells please")]
+    # Trimmed so that a reply lost its question: that reply goes, no marker is made up.
+    long = turns_from([("User", "old " * 50), ("TIM", "answer " * 5), ("User", "new question")])
+    msgs, kept = build_messages("You are TIM.", long, 30, word_counter)
+    assert [m["role"] for m in msgs] == ["system", "user"] and NEW_CHAT not in str(msgs)

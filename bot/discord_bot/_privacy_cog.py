@@ -44,6 +44,9 @@ class ConfirmForget(discord.ui.View):
         self.stop()
         await interaction.response.edit_message(
             content=f"Done: {total} stored item(s) about you were deleted, and you are no longer opted in.", view=None)
+        review_cog = self.bot.get_cog("ReviewCog")
+        if review_cog is not None:   # reviews whose pairs quoted the member: off Discord now, not at the next poll
+            await review_cog.withdraw_forgotten()
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
     async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:

@@ -176,6 +176,10 @@ class EndView(discord.ui.View):
             self.add_item(EndButton(review_id, action))
 
 
+WITHDRAWN = ("This review was withdrawn: its reply pairs quoted conversations of a member who asked to be "
+             "forgotten, so they were deleted. Its votes and decision are kept.")
+
+
 async def post_review(bot: "PersonaBot", review: Review, channel: discord.abc.Messageable) -> discord.Thread:
     """The gate's numbers in `channel`, then a thread with the blind pairs and the end buttons."""
     spec = bot.personas[review.persona]
@@ -254,11 +258,35 @@ class ReviewCog(commands.GroupCog, group_name="model", group_description="Model 
             posted += 1
         return posted
 
+    async def withdraw_forgotten(self) -> int:
+        """Delete what the bot posted of reviews whose pairs a forget dropped (their contexts quoted a
+        forgotten member): every message of ours in the review thread, then a line saying why. The
+        bot's own messages need no permission to delete. Returns how many reviews were withdrawn."""
+        withdrawn = 0
+        for review_id, thread_id, _ in await reviews.to_withdraw(self.bot.db):
+            try:
+                thread = self.bot.get_channel(int(thread_id)) or await self.bot.fetch_channel(int(thread_id))
+                me = self.bot.user.id
+                async for message in thread.history(limit=None):
+                    if message.author.id == me:
+                        await message.delete()
+                await thread.send(WITHDRAWN)
+            except discord.NotFound:
+                pass   # the thread is gone already: nothing of it is left to delete
+            except discord.HTTPException as exc:   # retried on the next poll
+                log.warning("could not withdraw review %s from thread %s: HTTP %s", review_id, thread_id, exc.status)
+                continue
+            await reviews.mark_withdrawn(self.bot.db, review_id)
+            log.info("withdrew review %s from thread %s: a member its pairs quoted was forgotten", review_id, thread_id)
+            withdrawn += 1
+        return withdrawn
+
     async def _post_queued(self) -> None:
         await self.bot.wait_until_ready()
         while True:
-            try:
-                await self.post_queued()
-            except Exception:  # an unreachable channel must not stop the bot; the review stays queued
-                log.exception("posting model reviews failed")
+            for step in (self.post_queued, self.withdraw_forgotten):
+                try:
+                    await step()
+                except Exception:  # an unreachable channel must not stop the bot; it is tried again next time
+                    log.exception("%s failed", step.__name__)
             await asyncio.sleep(self.poll_s)

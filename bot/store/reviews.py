@@ -17,7 +17,8 @@ Discord-free (the cog and the terminal both call it), and trainer-free: the call
   `delete_user` un-names them (the votes stay, they are about model replies, not about the member),
   as well as the "by <id>" of the promotions they made (registry events). The pairs' contexts
   come from built datasets: `forget_pairs` (called by the trainer's forget hook) drops the pairs
-  of reviews whose models were trained on a dataset that held a forgotten member's words.
+  of reviews whose models were trained on a dataset that held a forgotten member's words, and
+  the bot then deletes the pair messages it had posted (`to_withdraw`, `mark_withdrawn`).
 """
 from __future__ import annotations
 
@@ -200,10 +201,24 @@ async def mark_posted(db: aiosqlite.Connection, review_id: int, *, channel_id: s
     await db.commit()
 
 
+async def to_withdraw(db: aiosqlite.Connection) -> list[tuple[int, str, str | None]]:
+    """(review id, thread id, header message's channel) of posted reviews that lost their pairs to a
+    forget and are still in Discord: the bot deletes what it posted there."""
+    async with db.execute("SELECT id, thread_id, channel_id FROM model_reviews WHERE pairs = '[]' AND thread_id IS NOT NULL "
+                          "AND withdrawn_at IS NULL ORDER BY id") as cur:
+        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+
+
+async def mark_withdrawn(db: aiosqlite.Connection, review_id: int) -> None:
+    async with transaction(db):
+        await db.execute("UPDATE model_reviews SET withdrawn_at = ? WHERE id = ?", (utcnow(), review_id))
+
+
 async def forget_pairs(db: aiosqlite.Connection, models: list[str]) -> int:
     """Drop the reply pairs of every review that compares one of `models`: their contexts came from
     a dataset that held a forgotten member's words. An open review is superseded (nothing is left to
-    judge); the votes and the decision stay. Returns how many reviews lost their pairs."""
+    judge); the votes and the decision stay. What the bot posted of it in Discord is withdrawn next
+    (`to_withdraw`). Returns how many reviews lost their pairs."""
     if not models:
         return 0
     marks = ",".join("?" * len(models))

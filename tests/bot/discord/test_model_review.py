@@ -138,3 +138,25 @@ async def test_nothing_to_review_is_said_privately(harness):
     assert record.followups[0].get("flags", 0) & 64 and not h.fake.threads()
     unknown = await done(await h.fake.slash(h.general, h.admin, "model", "review", persona="nobody"))
     assert unknown.text == "There is no persona by that name."
+
+
+async def test_a_review_that_quoted_a_forgotten_member_is_withdrawn_from_discord(harness):
+    from bot.discord_bot._review_cog import WITHDRAWN
+
+    h = harness
+    old = await gated(h)
+    await registry.set_active(h.db, old)
+    new = await gated(h)
+    await done(await h.fake.slash(h.general, h.admin, "model", "review", persona="tim"))
+    thread, messages = await open_thread(h)
+    assert any("question number 0" in m["content"] for m in messages)
+
+    assert await reviews.forget_pairs(h.db, [new]) == 1     # the trainer's forget hook, for a member in d1
+    cog = h.bot.get_cog("ReviewCog")
+    assert await cog.withdraw_forgotten() == 1
+    left = h.fake.bot_messages(thread)
+    assert [m["content"] for m in left] == [WITHDRAWN]
+    everything = [m.get("content") or "" for channel in h.fake.messages.values() for m in channel.values()]
+    assert not any("question number" in text or "NEW reply" in text or "OLD reply" in text for text in everything)
+    assert await cog.withdraw_forgotten() == 0              # once
+    assert [m["content"] for m in h.fake.bot_messages(thread)] == [WITHDRAWN]

@@ -236,6 +236,8 @@ class ReviewCog(commands.GroupCog, group_name="model", group_description="Model 
             await interaction.followup.send(f"Nothing to review: {exc}.", ephemeral=True)
             return
         channel = await self._admin_channel(spec) or interaction.channel
+        if isinstance(channel, discord.Thread):   # asked inside a thread: the review gets a thread of its parent's
+            channel = channel.parent or await self.bot.fetch_channel(channel.parent_id)
         thread = await post_review(self.bot, review, channel)
         await interaction.followup.send(f"Posted the review of {spec.display_name}'s new version in {thread.mention}.",
                                         ephemeral=True)

@@ -610,6 +610,8 @@ class FakeDiscord:
                 self.delete_message(cid, mid)
                 return web.Response(status=204)
         if rest == ["threads"] and method == "POST":
+            if self.channels[cid].get("type") in (10, 11, 12):   # as Discord: a thread holds no threads
+                return _error(400, 50024, "Cannot execute action on this channel type")
             return _json(await self._create_thread(cid, body))
         if rest == ["webhooks"]:
             if method == "GET":

@@ -160,3 +160,16 @@ async def test_a_review_that_quoted_a_forgotten_member_is_withdrawn_from_discord
     assert not any("question number" in text or "NEW reply" in text or "OLD reply" in text for text in everything)
     assert await cog.withdraw_forgotten() == 0              # once
     assert [m["content"] for m in h.fake.bot_messages(thread)] == [WITHDRAWN]
+
+
+async def test_asked_inside_a_thread_the_review_opens_a_thread_of_the_parent_channel(harness):
+    h = harness
+    old = await gated(h)
+    await registry.set_active(h.db, old)
+    await gated(h)
+    await done(await h.fake.slash(h.general, h.alice, "chat", persona="tim"))
+    chat_thread = int(h.fake.threads()[-1]["id"])
+    asked = await done(await h.fake.slash(chat_thread, h.admin, "model", "review", persona="tim"))
+    await h.fake.wait_for(lambda: "Posted the review" in asked.text, 5, "the answer")
+    review_thread = h.fake.threads()[-1]
+    assert int(review_thread["id"]) != chat_thread and review_thread["parent_id"] == str(h.general)

@@ -127,14 +127,6 @@ _BY_HEAD = _grouped(lambda t: "" if t.startswith("{}") else fold_body(t)[:5])
 _BY_TAIL = _grouped(lambda t: "" if t.endswith("{}") else fold_body(t)[-5:])
 
 
-def _fold_ascii(b: str) -> str:
-    """`fold_body` for an ASCII body already stripped of marks and spaces (the common case, cheaply)."""
-    t = b.lower()
-    if t[:1] == "<" and t[-1:] == ">":
-        t = t[1:-1].strip()
-    return t.rstrip(".").rstrip()
-
-
 def _file_type(name: str) -> str:
     name = name.strip().lower()
     for key, kind in (("photo", "image"), ("video", "video"), ("audio", "audio"), ("sticker", "sticker"), ("ptt", "audio")):
@@ -151,12 +143,20 @@ def classify_body(body: str) -> tuple[str, str, str] | None:
     n = len(b)
     if not n or n > 300:
         return None
-    low = _fold_ascii(b) if b.isascii() else fold_body(b)
+    first, last = b[0], b[-1]
+    ascii_only = b.isascii()
+    if ascii_only:
+        # `fold_body` for an ASCII body already stripped of marks and spaces (most bodies), inline.
+        low = b.lower()
+        if first == "<" and last == ">":
+            low = low[1:-1].strip()
+        low = low.rstrip(".").rstrip()
+    else:
+        low = fold_body(b)
     if n <= _MAX_EXACT:
         hit = _TABLES.exact.get(low)
         if hit is not None:
             return hit
-    first, last = b[0], b[-1]
     if first == "<" and last == ">":
         m = _ATTACHED.match(b)
         if m:
@@ -166,7 +166,7 @@ def classify_body(body: str) -> tuple[str, str, str] | None:
         if m:
             return "media", _file_type(m.group("file")), ""
     colon = b.find(":")
-    if colon < 0:
+    if colon < 0 and not ascii_only:
         colon = b.find("\uff1a")
     if 0 < colon <= 24:
         label = b[:colon].strip(_MARKS_SP)

@@ -26,7 +26,9 @@ def fold(text: str) -> str:
     """Caseless, compatibility-normalised form of `text` (see the module docstring)."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold()).translate(_TURKISH)
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    # translate() looks every character up; most texts (emoji, accents) have neither character.
+    return folded.translate(_TURKISH) if "\u0131" in folded or "\u0307" in folded else folded
 
 
 def _fold_char(ch: str) -> str:

@@ -21,7 +21,7 @@ import aiosqlite
 
 from bot.store.curation import training_scope
 from bot.store.db import utcnow
-from trainer._gc import gc_paused
+from trainer._gc import gc_long_lived, gc_paused
 from trainer.dataset import collect, export, versions
 from trainer.dataset.cleanup import Cleaner
 from trainer.dataset.pii import Scrubber
@@ -90,6 +90,11 @@ def _post_skips(sources: list[dict]) -> dict[str, int]:
 
 async def build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, options: BuildOptions = BuildOptions(),
                         tokenizer=None, progress: Progress = _noop) -> BuildResult:
+    with gc_long_lived():           # threads, turns and examples live until the version is written
+        return await _build_dataset(db, persona=persona, data_dir=data_dir, options=options, tokenizer=tokenizer, progress=progress)
+
+
+async def _build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, options: BuildOptions, tokenizer, progress: Progress) -> BuildResult:
     counter = TokenCounter(tokenizer)
     max_tokens = options.max_tokens or persona.training.max_length
     scrubber = Scrubber(owner_pseudonym=persona.display_name, region=options.region)

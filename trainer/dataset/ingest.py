@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from trainer._gc import gc_paused
+from trainer._gc import gc_long_lived, gc_paused
 from trainer.importers import ImportFormatError, ImportOptions, get_importer
 from trainer.importers.base import Problem
 from trainer.sources import find_source, hash_path, result_counts, save_source
@@ -45,6 +45,11 @@ class ImportReport:
 
 
 async def import_export(db: aiosqlite.Connection, *, persona: str, kind: str, path: Path, options: ImportOptions) -> ImportReport:
+    with gc_long_lived():           # the parsed messages live until they are saved
+        return await _import_export(db, persona=persona, kind=kind, path=path, options=options)
+
+
+async def _import_export(db: aiosqlite.Connection, *, persona: str, kind: str, path: Path, options: ImportOptions) -> ImportReport:
     importer = get_importer(kind)
     path = Path(path)
     if not path.exists():

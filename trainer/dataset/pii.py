@@ -38,7 +38,6 @@ _DETECTORS = re.compile("|".join((_EMAIL, _URL, _IBAN, _CARD, _IP, _HANDLE)))
 _MAYBE = re.compile(r"[\d@]|http|www\.")
 _QUICK = re.compile(r"http|www\.")          # with _DIGIT_AT, _MAYBE for folded text; Scrubber._compile adds names
 _DIGIT_AT = re.compile(r"[\d@]")
-_DIGIT_AT_RUN = re.compile(r"[\d@]+")        # one match per run, not per digit
 _DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r"\w+")
 _EDGE = r"[\w" + WORD_MARKS + "]"
@@ -102,6 +101,7 @@ class Scrubber:
         self._names_rx: re.Pattern | None = None   # full names and parts, over folded text
         self._first_words: frozenset[str] = frozenset()   # folded first word of every name/part: a cheap prefilter
         self._quick: re.Pattern | None = _QUICK        # finds nothing in (folded) text that needs no scrubbing
+        self._needles: list[str] | None = ["http", "www."]     # the quick test's words, for str.find (see _compile)
         self._dirty = False
 
     # -- participants -------------------------------------------------------------------------
@@ -151,6 +151,9 @@ class Scrubber:
         # `scrub`. The words go into one regex shaped as a trie, which Python's regex engine scans
         # much faster than a plain alternation.
         self._quick = None if "" in firsts else re.compile(literal_trie(firsts | {"http", "www."}))
+        # `scrub_many` looks for a few words with str.find instead (faster than the regex); with many
+        # names (a big group chat) one regex pass beats a pass per word.
+        self._needles = sorted(firsts | {"http", "www."}) if self._quick is not None and len(firsts) <= 48 else None
         self._dirty = False
 
     # -- scrubbing ----------------------------------------------------------------------------
@@ -219,21 +222,41 @@ class Scrubber:
         only the texts it finds something in are scrubbed one by one, the rest are returned as they are."""
         if self._dirty:
             self._compile()
-        quick = self._quick
-        if quick is None or len(texts) < 2:
+        if self._quick is None or len(texts) < 2:
             return [self.scrub(t, region) if t else t for t in texts]
         lows = [fold(t) for t in texts]
         joined = "\n".join(lows)       # no test matches across '\n': each match lies inside one text
-        flagged: set[int] = set()
         starts: list[int] = []
-        for rx in (quick, _DIGIT_AT_RUN):   # folding keeps digits and '@', so _DIGIT_AT_RUN reads the same here
-            for m in rx.finditer(joined):
-                if not starts:
-                    at = 0
-                    for low in lows:
-                        starts.append(at)
-                        at += len(low) + 1
-                flagged.add(bisect_right(starts, m.start()) - 1)
+        flagged: set[int] = set()
+
+        def flag(at: int) -> int:
+            """Flags the text holding position `at` of `joined`; returns where the next text starts."""
+            if not starts:
+                pos = 0
+                for low in lows:
+                    starts.append(pos)
+                    pos += len(low) + 1
+                starts.append(pos)
+            i = bisect_right(starts, at) - 1
+            flagged.add(i)
+            return starts[i + 1]
+
+        if self._needles is not None:
+            # The quick test's words one by one with str.find, which scans several times faster than
+            # the trie regex; one hit per text is enough, so the search goes on at the next text.
+            for needle in self._needles:
+                at = joined.find(needle)
+                while at >= 0:
+                    at = joined.find(needle, flag(at))
+        else:
+            at = 0
+            while (m := self._quick.search(joined, at)) is not None:
+                at = flag(m.start())
+        # Digits and '@' (folding keeps them, so the test reads the same on the folded text).
+        search = _DIGIT_AT.search
+        at = 0
+        while (m := search(joined, at)) is not None:
+            at = flag(m.start())
         if not flagged:
             return list(texts)
         return [self._scrub(t, lows[i], region) if i in flagged and t else t for i, t in enumerate(texts)]

@@ -68,6 +68,17 @@ _MARKS_SP = _MARKS + " "
 # so _HEADER reads the same date, time and rest from it (and no meridiem). Lines it misses are left
 # to _HEADER.
 _SIMPLE_HEADER_LINES = re.compile(r"^(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}), (\d{1,2}:\d{2}) - (.*)$", re.M)
+# The same, with `_SENDER` applied to the rest in the same pass: an optional group that is tried
+# first and exactly as `_SENDER.match(rest)` tries it, so it reads the same sender and body (no
+# sender: the group is skipped and the body is the whole rest).
+_SIMPLE_HEADER_SENDER_LINES = re.compile(
+    r"^(\d{1,2}[./-]\d{1,2}[./-]\d{2,4}), (\d{1,2}:\d{2}) - ((?:([^:\n]{1,100}?):(?: |$|(?=[^\d\s/])))?(.*))$", re.M)
+
+
+def _entry(line_no: int, date: str, clock: str, mer: str | None, rest: str) -> tuple:
+    """A header line as `WhatsAppImporter._scan` lists it (see there)."""
+    m = _SENDER.match(rest)
+    return (line_no, date, clock, mer, rest, *(m.group(1, 2) if m is not None else (None, None)))
 
 
 def _mostly_simple_headers(text: str) -> bool:
@@ -116,14 +127,6 @@ _BY_HEAD = _grouped(lambda t: "" if t.startswith("{}") else fold_body(t)[:5])
 _BY_TAIL = _grouped(lambda t: "" if t.endswith("{}") else fold_body(t)[-5:])
 
 
-def _fold_ascii(b: str) -> str:
-    """`fold_body` for an ASCII body already stripped of marks and spaces (the common case, cheaply)."""
-    t = b.lower()
-    if t[:1] == "<" and t[-1:] == ">":
-        t = t[1:-1].strip()
-    return t.rstrip(".").rstrip()
-
-
 def _file_type(name: str) -> str:
     name = name.strip().lower()
     for key, kind in (("photo", "image"), ("video", "video"), ("audio", "audio"), ("sticker", "sticker"), ("ptt", "audio")):
@@ -140,12 +143,20 @@ def classify_body(body: str) -> tuple[str, str, str] | None:
     n = len(b)
     if not n or n > 300:
         return None
-    low = _fold_ascii(b) if b.isascii() else fold_body(b)
+    first, last = b[0], b[-1]
+    ascii_only = b.isascii()
+    if ascii_only:
+        # `fold_body` for an ASCII body already stripped of marks and spaces (most bodies), inline.
+        low = b.lower()
+        if first == "<" and last == ">":
+            low = low[1:-1].strip()
+        low = low.rstrip(".").rstrip()
+    else:
+        low = fold_body(b)
     if n <= _MAX_EXACT:
         hit = _TABLES.exact.get(low)
         if hit is not None:
             return hit
-    first, last = b[0], b[-1]
     if first == "<" and last == ">":
         m = _ATTACHED.match(b)
         if m:
@@ -155,7 +166,7 @@ def classify_body(body: str) -> tuple[str, str, str] | None:
         if m:
             return "media", _file_type(m.group("file")), ""
     colon = b.find(":")
-    if colon < 0:
+    if colon < 0 and not ascii_only:
         colon = b.find("\uff1a")
     if 0 < colon <= 24:
         label = b[:colon].strip(_MARKS_SP)
@@ -249,7 +260,6 @@ class WhatsAppImporter:
         participants = result.participants
         messages = result.messages
         append = messages.append
-        sender_match = _SENDER.match
         classify = classify_body
         edited = partial(_TABLES.edited.sub, "")
         marks, marks_sp, marks_sp_nl = _MARKS, _MARKS_SP, _MARKS + " \n"
@@ -257,7 +267,7 @@ class WhatsAppImporter:
         service_lines = 0
         for mer in {e[3] for e in entries[:500]} & _MERIDIEM_LANGUAGES.keys():
             languages[_MERIDIEM_LANGUAGES[mer]] += 1
-        for index, (line_no, date_str, time_str, mer, rest) in enumerate(entries):
+        for index, (line_no, date_str, time_str, mer, rest, raw, body) in enumerate(entries):
             day = date_cache.get(date_str)
             if day is None:
                 sep, fields, yf = split_date(date_str)
@@ -277,11 +287,9 @@ class WhatsAppImporter:
                 result.skip(Problem(file, f"line {line_no}", f"impossible time {time_str!r}"), "bad_time")
                 continue
             ts = combine(day, clock)
-            sm = sender_match(rest)
-            if sm is None:
+            if raw is None:
                 sender = None
             else:
-                raw, body = sm.group(1, 2)
                 sender = senders.get(raw, False)
                 if sender is False:
                     if not _QUOTES.isdisjoint(raw) or ("'" in raw or " " in raw) and system_language(rest):
@@ -324,7 +332,7 @@ class WhatsAppImporter:
                         body, kind = f"<media:{detail}>" + (f"\n{caption}" if caption.strip() else ""), "media"
                     else:
                         kind = "system"
-                elif "\u200e" in rest and rest[sm.end(1) + 1:].lstrip(" ").startswith("\u200e"):
+                elif "\u200e" in rest and rest[len(raw) + 1:].lstrip(" ").startswith("\u200e"):
                     kind = "system"
                 if kind == "text":
                     body = body.lstrip(marks).rstrip()
@@ -344,11 +352,13 @@ class WhatsAppImporter:
 
     @staticmethod
     def _scan(text: str, file: str, result: ParseResult, fast: bool | None = None) -> tuple[list[tuple], dict[int, list[str]]]:
-        """Header lines as (line_no, date, time, meridiem, rest), and the continuation lines of each
-        (by index in that list). One regex pass over the whole text finds the headers: the general
-        `_HEADER` one, or, when the file's headers look like Android's "31/12/2023, 23:59 - " (the
-        most common export), a simpler regex for exactly that shape whose matches `_HEADER` would
-        read the same way; lines between two matches are then tried against `_HEADER` one by one."""
+        """Header lines as (line_no, date, time, meridiem, rest, sender, body), sender and body as
+        `_SENDER` reads them from the rest (None, None where it finds no sender), and the
+        continuation lines of each (by index in that list). One regex pass over the whole text finds
+        the headers: the general `_HEADER` one, or, when the file's headers look like Android's
+        "31/12/2023, 23:59 - " (the most common export), a simpler regex for exactly that shape whose
+        matches `_HEADER` would read the same way, sender and body included; lines between two
+        matches are then tried against `_HEADER` one by one."""
         entries: list[tuple] = []
         conts: dict[int, list[str]] = {}
         line_no = 0
@@ -363,7 +373,7 @@ class WhatsAppImporter:
                 stripped = line.lstrip(_MARKS) if line[:1] in _MARKS else line
                 m = header(stripped)
                 if m is not None:
-                    entries.append((line_no, m["date"], m["time"], m["mer"] or m["mer0"], m["rest"]))
+                    entries.append(_entry(line_no, m["date"], m["time"], m["mer"] or m["mer0"], m["rest"]))
                     swallowing = False
                     continue
                 if _HEADERISH.match(stripped):
@@ -379,14 +389,14 @@ class WhatsAppImporter:
         if fast is None:
             fast = _mostly_simple_headers(text)
         if fast:
-            for m in _SIMPLE_HEADER_LINES.finditer(text):
+            for m in _SIMPLE_HEADER_SENDER_LINES.finditer(text):
                 start = m.start()
                 if start > pos:
                     others(text[pos:start - 1].split("\n"))
                 line_no += 1
                 swallowing = False
-                date_str, time_str, rest = m.groups()
-                entries.append((line_no, date_str, time_str, None, rest))
+                date_str, time_str, rest, raw, body = m.groups()
+                entries.append((line_no, date_str, time_str, None, rest, raw, body if raw is not None else None))
                 pos = m.end() + 1
         else:
             for m in _HEADER_LINES.finditer(text):
@@ -395,7 +405,7 @@ class WhatsAppImporter:
                     others(text[pos:start - 1].split("\n"))
                 line_no += 1
                 swallowing = False
-                entries.append((line_no, m["date"], m["time"], m["mer"] or m["mer0"], m["rest"]))
+                entries.append(_entry(line_no, m["date"], m["time"], m["mer"] or m["mer0"], m["rest"]))
                 pos = m.end() + 1
         if pos <= len(text):
             tail = text[pos:].split("\n")

@@ -161,3 +161,31 @@ def test_folded_text_maps_matches_back_to_the_original():
     ft = FoldedText("Grüße an STRAẞE!")
     start = ft.folded.index("strasse")
     assert ft.text[slice(*ft.span(start, start + len("strasse")))] == "STRAẞE"
+
+
+@pytest.mark.parametrize("many_names", [False, True])
+def test_scrub_many_is_scrub_of_each_text(many_names):
+    """`scrub_many` (one quick test over the batch: str.find per word, or the regex with many names)
+    gives exactly `scrub` of every text, counts included."""
+    import random
+
+    rng = random.Random(5)
+    names = ["Ana Paula Reis", "İlker Yılmaz", "Will Hart", "Zoë Berg"] + ([f"Member{i} Surname{i}" for i in range(60)] if many_names else [])
+    pieces = ["hey ana", "ANA!", "banana", "ILKER", "ılker", "i will", "Will", "zoë", "Zoe\u0308", "call +44 7911 123456",
+              "mail x.y@example.org", "٣١٢", "https://example.com/x", "www.example.org", "no digits here", "😂", "\n", "member7",
+              "Surname12 said", "reis", "4539 1488 0343 6467", "@handle_1", ""]
+    batches = [[" ".join(rng.choices(pieces, k=rng.randint(0, 4))) for _ in range(rng.randint(2, 12))] for _ in range(60)]
+    one, many = Scrubber("Twin", region="GB"), Scrubber("Twin", region="GB")
+    for s in (one, many):
+        for i, n in enumerate(names):
+            s.add_participant(n, owner=i == 0)
+    for batch in batches:
+        assert many.scrub_many(batch) == [one.scrub(t) for t in batch]
+    assert many.counts == one.counts and many.counts["name"] and many.counts["phone"]
+
+
+def test_fold_handles_turkish_i_sharp_s_marks_and_compatibility_forms():
+    from trainer.textmatch import fold
+
+    texts = ["İlker", "STRAẞE", "Zoe\u0308", "ılık", "😂 ok", "ΣΑΣ", "ﬁne", "①②"]
+    assert [fold(t) for t in texts] == ["ilker", "strasse", "zoe\u0308", "ilik", "😂 ok", "σασ", "fine", "12"]

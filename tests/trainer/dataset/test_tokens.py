@@ -15,6 +15,8 @@ SAMPLES = [
     "hello there, how are you?", "it's   spaced\n\n  out\t\ttabs ", "I'M HERE'S we'll they've", "Grüße aus München! 😂😂",
     "東京で会いましょう。明日は？", "مرحبا كيف حالك؟ ١٢٣", "नमस्ते दोस्त", "ẞtraße İlker", "3.14159 and 1,000,000 ½ ²",
     "👨‍👩‍👧‍👦 family", "<|im_start|>user hi<|im_end|>", "", " ", "\n", "x" * 300, "a\x0bb \x1c c", "snake_case __init__",
+    # ASCII plus only non-letter, non-number, non-space characters (the faster `re` split), and near misses.
+    "ok 👍🏽 it's ❤️ fine", "'😂s 😂't 😂", " 😂 \n\n 😂\t", "—«€» …\u200d\u0301", "\xa0😂", "😂\u2003x", "😂 é", "😂²",
 ]
 
 

@@ -124,3 +124,33 @@ def test_wrong_kind_is_one_line_error(tmp_path):
     with pytest.raises(ImportFormatError) as exc:
         get_importer("whatsapp").parse(p, ImportOptions())
     assert "\n" not in str(exc.value) and "WhatsApp" in str(exc.value)
+
+
+def test_fast_android_scan_reads_every_line_as_the_general_one():
+    """The Android fast path (`_SIMPLE_HEADER_SENDER_LINES`: header, sender and body in one regex)
+    gives the same entries, continuations and problems as `_HEADER` + `_SENDER` line by line."""
+    import random
+
+    from trainer.importers.base import ParseResult
+    from trainer.importers.whatsapp import WhatsAppImporter
+
+    rng = random.Random(11)
+    senders = ["Ana Reis", "Ana: Paula", "~ Ana", f"{LRM}Bob", "Bob's", 'Group "x', "+44 7911 123456", "a" * 120, "Bob 12", ""]
+    bodies = ["hello", "12:30 meet", ": hi", "", " ", "<Media omitted>", f"{LRM}image omitted", "a:b", "x: 5", "/x", "ok:", f"{LRM}"]
+    for _ in range(200):
+        lines = []
+        for _ in range(rng.randint(1, 30)):
+            head = f"{rng.randint(1, 31):02d}/{rng.randint(1, 12):02d}/{rng.choice(['2023', '23'])}, {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d} - "
+            r = rng.random()
+            if r < 0.7:
+                lines.append(head + rng.choice(senders) + rng.choice([": ", ":", ":x", ":5", " - "]) + rng.choice(bodies))
+            elif r < 0.8:
+                lines.append(head + rng.choice(bodies))
+            elif r < 0.9:
+                lines.append(rng.choice(bodies) + " more")
+            else:
+                lines.append(rng.choice([f"[01.02.23, 10:11:12] Ana: hi", "1/2/23 10:1", f"{LRM}{head}Ana: hi", ""]))
+        text = "\n".join(lines) + rng.choice(["", "\n"])
+        fast, general = ParseResult(), ParseResult()
+        assert WhatsAppImporter._scan(text, "f", fast, fast=True) == WhatsAppImporter._scan(text, "f", general, fast=False)
+        assert fast.problems == general.problems and fast.merged == general.merged

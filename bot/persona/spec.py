@@ -121,6 +121,17 @@ class PersonaSpec(_Strict):
                 seen.append(label)
         return seen
 
+    @property
+    def offline_system_prompt(self) -> str:
+        """The system prompt with no particular member in the chat: `{{user}}` is `user_label`.
+
+        What training, synthetic data and evaluation use. Serving resolves `{{user}}` to the member
+        being answered instead (`bot.engine.engine.persona_prompt`); a literal `{{user}}` in a
+        training example would teach the model to write the macro."""
+        from bot.persona import macros
+
+        return macros.resolve(self.system_prompt, char=self.display_name, user=self.user_label)
+
     def data_file(self, relative: str) -> Path:
         """A file in the persona's folder (topics, templates, probes)."""
         if self.folder is None:

@@ -173,8 +173,9 @@ async def _build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, o
 
         # 3. Split whole sessions, then window them into examples.
         assign_splits(sessions, options.val_fraction)
-        system = {"role": "system", "content": persona.system_prompt}
-        system_tokens = counter.count(persona.system_prompt) + MESSAGE_OVERHEAD + 1
+        system_prompt = persona.offline_system_prompt
+        system = {"role": "system", "content": system_prompt}
+        system_tokens = counter.count(system_prompt) + MESSAGE_OVERHEAD + 1
         examples = {"val": [], "train": []}
         owners_of = {"val": [], "train": []}
         # Every turn's tokens are counted once, in big batches; windows (and validation) reuse them.
@@ -264,7 +265,7 @@ async def _build_dataset(db: aiosqlite.Connection, *, persona, data_dir: Path, o
         members = sorted({m for split in owners_of for s in owners_of[split] for m in s.members})
         manifest = {
             "persona": persona.name, "version": version, "created_at": utcnow(),
-            "format": "openai-chat-jsonl", "system_prompt_sha256": hashlib.sha256(persona.system_prompt.encode()).hexdigest(),
+            "format": "openai-chat-jsonl", "system_prompt_sha256": hashlib.sha256(persona.offline_system_prompt.encode()).hexdigest(),
             "options": {**asdict(options), "max_tokens": max_tokens},
             "filters": ["drop system/service lines", f"media: {options.media}", f"link-only: {options.links}",
                         f"cap messages at {options.max_message_chars} chars", "filler assistant turns weight 0",

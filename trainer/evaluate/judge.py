@@ -78,7 +78,7 @@ def judge_messages(persona, rubric: str, context: list[dict], reply_a: str, repl
     member = persona.user_label
     lines = [f"{persona.display_name if t['role'] == 'assistant' else member}: {t['content']}" for t in context]
     system = (f"You judge replies written by {persona.display_name}, a persona in a chat community.\n"
-              f"{persona.display_name}'s instructions:\n{persona.system_prompt}\n\nRubric:\n{rubric.strip()}\n\n"
+              f"{persona.display_name}'s instructions:\n{persona.offline_system_prompt}\n\nRubric:\n{rubric.strip()}\n\n"
               'Compare reply A and reply B to the last message. Answer only with JSON: '
               '{"winner": "A" | "B" | "tie", "reason": "one sentence"}.')
     user = ("Conversation:\n" + "\n".join(lines) + f"\n\nReply A ({persona.display_name}): {reply_a}\n\n"
@@ -264,7 +264,7 @@ class LikelihoodJudge:
         if key not in self._cache:
             from trainer.evaluate.roles import turn_logprob
 
-            system = f"{persona.system_prompt}\n\n{rubric.strip()}"
+            system = f"{persona.offline_system_prompt}\n\n{rubric.strip()}"
             self._cache[key] = turn_logprob(self.model, self.tokenizer, [{"role": "system", "content": system}, *context],
                                             reply, role="assistant")
         return self._cache[key]

@@ -75,5 +75,5 @@ class RoleChecker:
         return [role_score(self.model, self.tokenizer, system_prompt, context, reply) for context, reply in cases]
 
     async def flag(self, persona, cases: Sequence[tuple[Sequence[dict], str]]) -> list[bool]:
-        scores = await asyncio.to_thread(self.scores, persona.system_prompt, cases)
+        scores = await asyncio.to_thread(self.scores, persona.offline_system_prompt, cases)
         return [s > self.threshold for s in scores]

@@ -50,7 +50,7 @@ def loss_fn(settings: Settings) -> LossFn:
 
         base = _base_dir(settings, persona, version)
         adapter = version.adapter_path if version is not None else None
-        return await asyncio.to_thread(evaluate_loss, base, adapter, val, system_prompt=persona.system_prompt,
+        return await asyncio.to_thread(evaluate_loss, base, adapter, val, system_prompt=persona.offline_system_prompt,
                                        max_length=persona.training.max_length, device=settings.core.local_device)
 
     return loss

@@ -135,7 +135,7 @@ async def _run_local(db, settings, persona, dataset_dir, *, progress, resume, ma
     base = Path(base_model_dir) if base_model_dir is not None else resolve_base_model(settings, persona)
     val = dataset_dir / "val.jsonl"
     fingerprint = config.fingerprint(persona.name, dataset_dir.name, str(base.resolve()), _file_hash(dataset_dir / "train.jsonl"),
-                                     persona.system_prompt if config.system_prompt_policy == "persona" else "")
+                                     persona.offline_system_prompt if config.system_prompt_policy == "persona" else "")
     run_dir = settings.core.data_dir / "runs" / persona.name / f"{dataset_dir.name}-{fingerprint}"
     main = _is_main_process()
     serve_backend = persona.model.backend if persona.model.backend in ("local", "vllm") else "local"
@@ -173,7 +173,7 @@ async def _run_local(db, settings, persona, dataset_dir, *, progress, resume, ma
 
     work = loop.run_in_executor(None, lambda: train_lora(
         base, dataset_dir / "train.jsonl", val if val.is_file() else None, run_dir, adapter_dir, config,
-        system_prompt=persona.system_prompt if config.system_prompt_policy == "persona" else None,
+        system_prompt=persona.offline_system_prompt if config.system_prompt_policy == "persona" else None,
         resume=resume, on_log=on_log, stop_at_step=stop_at_step, stop_event=stop))
     try:
         result = await asyncio.shield(work)

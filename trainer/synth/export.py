@@ -21,7 +21,7 @@ from trainer.synth.store import source_turns
 
 
 def chat_example(persona: PersonaSpec, turns: list[Turn]) -> dict:
-    messages: list[dict] = [{"role": "system", "content": persona.system_prompt}]
+    messages: list[dict] = [{"role": "system", "content": persona.offline_system_prompt}]
     for t in turns:
         if t.silence:
             messages.append({"role": ASSISTANT, "content": ""})

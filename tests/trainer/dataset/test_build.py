@@ -196,3 +196,13 @@ async def test_phone_region_from_import_option_export_hint_and_build_option(db, 
                                  options=BuildOptions(val_fraction=0.0, dedup=False, region="GB"))
     assert set(forced.manifest["phone_regions"].values()) == {"GB"}
     assert es not in (forced.folder / "train.jsonl").read_text()
+
+
+async def test_a_card_s_user_macro_is_the_member_label_in_training_examples(db, settings, tmp_path, persona):
+    # A card's system prompt keeps `{{user}}` for serving (the member answered); with no member in a
+    # training example it must read as the persona's user label, never as the literal macro.
+    card_persona = persona.model_copy(update={"system_prompt": "You are {{char}}. Be kind to {{user}}, always."})
+    await _import(db, write_chat(tmp_path / "chat.txt"))
+    result = await build_dataset(db, persona=card_persona, data_dir=settings.core.data_dir, options=BuildOptions())
+    systems = {ex["messages"][0]["content"] for ex in read_jsonl(result.folder / "train.jsonl")}
+    assert systems == {f"You are {persona.display_name}. Be kind to {persona.user_label}, always."}

@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_bot._chat_cog import persona_autocomplete
+from bot.discord_bot._confirm import ConfirmDelete
 from bot.persona import PersonaError, card_files
 from bot.persona import removal
 from bot.persona.cards import MAX_PNG_BYTES, CardError
@@ -47,39 +48,6 @@ def _card_line(spec) -> str:
     version = f" (version {card.character_version})" if card.character_version else ""
     lore = f"; lorebook of {len(spec.lore.entries)} entries" if spec.lore else ""
     return f"\nFrom a character card{by}{version}{lore}."
-
-
-class ConfirmPersonaDelete(discord.ui.View):
-    """Delete / Cancel under the warning; only the admin who asked can press them."""
-
-    def __init__(self, cog: "PersonaCog", persona: str, admin_id: int):
-        super().__init__(timeout=120)
-        self.cog, self.persona, self.admin_id = cog, persona, admin_id
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id != self.admin_id:
-            await interaction.response.send_message("Only the admin who asked can confirm this.", ephemeral=True)
-            return False
-        return True
-
-    @discord.ui.button(label="Delete the persona and its data", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.stop()
-        await interaction.response.defer()
-        try:
-            report = await self.cog.delete_persona(self.persona)
-        except PersonaError as exc:
-            await interaction.edit_original_response(content=f"Nothing was deleted: {exc}"[:2000], view=None)
-            return
-        log.info("user %s deleted persona %s: %d rows", interaction.user.id, self.persona, sum(report["rows"].values()))
-        await interaction.edit_original_response(
-            content=f"Deleted `{self.persona}`: {sum(report['rows'].values())} stored rows and {len(report['removed'])} "
-                    "folders/files. It no longer answers anywhere.", view=None)
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.stop()
-        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
 
 
 class PersonaCog(commands.GroupCog, group_name="persona", group_description="Which persona speaks in this channel"):
@@ -242,10 +210,15 @@ class PersonaCog(commands.GroupCog, group_name="persona", group_description="Whi
         await interaction.response.send_message(
             f"This deletes **{label}** (`{persona}`): its card, trained adapters, datasets, model versions, channel "
             "settings and the conversations logged with it, for good. Continue?",
-            view=ConfirmPersonaDelete(self, persona, interaction.user.id), ephemeral=True)
+            view=ConfirmDelete(interaction.user.id, label="Delete the persona and its data",
+                               refusal="Only the admin who asked can confirm this.", expected=(PersonaError,),
+                               delete=lambda: self._delete_report(persona, interaction.user.id)),
+            ephemeral=True)
 
-    async def delete_persona(self, persona: str) -> dict:
+    async def _delete_report(self, persona: str, admin_id: int) -> str:
         bot = self.bot
         report = await removal.delete_member_persona(bot.db, bot.settings, persona)
         bot.retire_persona(persona)
-        return report
+        rows = sum(report["rows"].values())
+        log.info("user %s deleted persona %s: %d rows", admin_id, persona, rows)
+        return f"Deleted `{persona}`: {rows} stored rows and {len(report['removed'])} folders/files. It no longer answers anywhere."

@@ -28,6 +28,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_bot._confirm import ConfirmDelete
 from bot.store import channels as channel_store
 from bot.store import twins as twin_store
 
@@ -137,26 +138,6 @@ class ImportFlow(_OwnerView):
                      self.twin.persona, report["messages"])
             await interaction.edit_original_response(content=report_text(self.cog.label(self.twin.persona), report)[:2000], view=None)
         return choose
-
-
-class ConfirmDelete(_OwnerView):
-    def __init__(self, cog: "TwinCog", twin: str, owner_id: int):
-        super().__init__(owner_id, timeout=120)
-        self.cog, self.twin = cog, twin
-
-    @discord.ui.button(label="Delete my twin and its data", style=discord.ButtonStyle.danger)
-    async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.stop()
-        await interaction.response.defer()
-        report = await self.cog.delete(self.twin)
-        await interaction.edit_original_response(
-            content=f"Deleted {self.twin}: {sum(report['rows'].values())} stored rows and {len(report['removed'])} "
-                    "folders/files; no copy of its words is left.", view=None)
-
-    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        self.stop()
-        await interaction.response.edit_message(content="Nothing was deleted.", view=None)
 
 
 class TwinCog(commands.GroupCog, group_name="twin", group_description="Your digital twin: a persona that writes like you"):
@@ -368,7 +349,14 @@ class TwinCog(commands.GroupCog, group_name="twin", group_description="Your digi
             return
         await interaction.response.send_message(
             f"This deletes **{self.label(twin)}**: its persona, your imported messages, datasets, trained models and "
-            "every stored row, for good. Continue?", view=ConfirmDelete(self, twin, interaction.user.id))
+            "every stored row, for good. Continue?",
+            view=ConfirmDelete(interaction.user.id, label="Delete my twin and its data", refusal=NOT_OWNER,
+                               delete=lambda: self._delete_report(twin)))
+
+    async def _delete_report(self, twin: str) -> str:
+        report = await self.delete(twin)
+        return (f"Deleted {twin}: {sum(report['rows'].values())} stored rows and {len(report['removed'])} "
+                "folders/files; no copy of its words is left.")
 
     async def delete_member_twins(self, member_id: str) -> list[str]:
         """/privacy forget: every twin the member controls is deleted like /twin delete."""

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from trainer._gc import gc_long_lived, gc_paused
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_collector():
+    """Start as a fresh process does, with nothing frozen: earlier tests in this process may have
+    frozen objects (the backend pool does after loading a model). Frozen again afterwards."""
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    yield
+    if frozen:
+        gc.freeze()
 
 
 def test_paused_restores_the_collector_and_freezes_only_inside_a_long_lived_step():

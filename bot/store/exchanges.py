@@ -63,33 +63,59 @@ class _Writer:
 
     def __init__(self) -> None:
         self.waiting: list[tuple[tuple, asyncio.Future]] = []
+        self.writing: list[tuple[tuple, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
 
-    async def drain(self, db: aiosqlite.Connection) -> None:
+    def start(self, db: aiosqlite.Connection) -> None:
+        task = asyncio.ensure_future(self._drain(db))
+        self.task = task
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        if task.cancelled() and self.task is task:   # cancelled before it ran (shutdown)
+            self.task = None
+            self._cancel_all()
+
+    def _cancel_all(self) -> None:
+        """Nobody may wait on a write that will not happen."""
+        for _, future in [*self.writing, *self.waiting]:
+            if not future.done():
+                future.cancel()
+        self.writing, self.waiting = [], []
+
+    async def _drain(self, db: aiosqlite.Connection) -> None:
         try:
             while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                try:
-                    results = await _write(db, [(i, *row) for i, (row, _) in enumerate(batch)])
-                except Exception as exc:
-                    if len(batch) == 1:
-                        results = [exc]
-                    else:   # one bad exchange must not cost the others theirs: write each alone
-                        results = []
-                        for i, (row, _) in enumerate(batch):
-                            try:
-                                results.append((await _write(db, [(0, *row)]))[0])
-                            except Exception as one:
-                                results.append(one)
-                for (_, future), result in zip(batch, results):
-                    if future.done():   # the caller was cancelled; its exchange is stored anyway
-                        continue
-                    if isinstance(result, Exception):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
+                await self._write_next(db)
+        except asyncio.CancelledError:
+            self._cancel_all()
+            raise
         finally:
-            self.task = None
+            self.task = None   # a caller arriving from now on starts the next writer
+
+    async def _write_next(self, db: aiosqlite.Connection) -> None:
+        self.writing, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+        batch = self.writing
+        try:
+            results = await _write(db, [(i, *row) for i, (row, _) in enumerate(batch)])
+        except Exception as exc:
+            if len(batch) == 1:
+                results = [exc]
+            else:   # one bad exchange must not cost the others theirs: write each alone
+                results = []
+                for row, _ in batch:
+                    try:
+                        results.append((await _write(db, [(0, *row)]))[0])
+                    except Exception as one:
+                        results.append(one)
+        for (_, future), result in zip(batch, results):
+            if future.done():   # the caller was cancelled; its exchange is stored anyway
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self.writing = []
 
 
 _WRITERS: "weakref.WeakKeyDictionary[aiosqlite.Connection, _Writer]" = weakref.WeakKeyDictionary()
@@ -128,7 +154,7 @@ async def log_exchange(
     future = asyncio.get_running_loop().create_future()
     writer.waiting.append((row, future))
     if writer.task is None:
-        writer.task = asyncio.ensure_future(writer.drain(db))
+        writer.start(db)
     return await future
 
 

@@ -1,6 +1,8 @@
 """log_exchange: one statement stores the turn and the reply of an opted-in member, and says which rows."""
 import asyncio
 
+import pytest
+
 from bot.store import consent, exchanges
 
 
@@ -81,3 +83,15 @@ async def test_inside_a_transaction_the_exchange_joins_it(db):
     except RuntimeError:
         pass
     assert (await db.execute_fetchall("SELECT COUNT(*) FROM messages"))[0][0] == 0
+
+
+@pytest.mark.parametrize("steps", [1, 3])   # before the writer ran / while it writes
+async def test_a_cancelled_writer_leaves_no_caller_waiting(db, steps):
+    await consent.set_consent(db, "u1", True, "1")
+    calls = [asyncio.ensure_future(exchanges.log_exchange(db, persona="tim", conversation_key="discord:1", user_id="u1",
+                                                          user_content=f"q{i}", reply_content="a")) for i in range(3)]
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    exchanges._WRITERS[db].task.cancel()         # shutdown cancels the writer
+    done, pending = await asyncio.wait(calls, timeout=5)
+    assert not pending and all(c.cancelled() for c in calls)
